@@ -1,0 +1,328 @@
+/**
+ * Typed configuration for edgelog.
+ *
+ * Every setting has one name used everywhere: `--commit-interval` on the command line,
+ * `EDGELOG_COMMIT_INTERVAL` in the environment and `"commit-interval"` in the JSON config
+ * file. Precedence: defaults < file < environment < flags. Every invalid field is reported at
+ * once, each naming where it came from.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** How hard a commit is pushed to stable storage: `full` survives power loss. */
+export type Durability = "full" | "normal";
+/** `auto` picks `pretty` on a terminal and `json` otherwise. */
+export type LogFormat = "auto" | "pretty" | "json";
+/** Log levels accepted by `--log-level`. */
+export type LogLevelName = "debug" | "info" | "warning" | "error";
+
+/** Settings of the `run` subcommand (the logger itself). */
+export interface RunConfig {
+  db: string;
+  durability: Durability;
+  commitIntervalMs: number;
+  batchSize: number;
+  bufferSize: number;
+  checkpointIntervalMs: number;
+  shutdownTimeoutMs: number;
+  simRate: number;
+  simSensors: number;
+  statsIntervalMs: number;
+  logFormat: LogFormat;
+  logLevel: LogLevelName;
+}
+
+/** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
+export class ConfigError extends Error {
+  /** One human-readable line per invalid field. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+type Parser<T> = (raw: unknown) => T;
+
+/** Thrown by a parser with the reason only; the caller adds where the value came from. */
+class InvalidValue extends Error {}
+
+interface Field<K extends keyof RunConfig = keyof RunConfig> {
+  key: K;
+  /** The flag name without dashes; also the JSON key and (upper-cased) the env suffix. */
+  name: string;
+  parse: Parser<RunConfig[K]>;
+  help: string;
+}
+
+function text(raw: unknown): string {
+  if (typeof raw !== "string" || raw.trim() === "") throw new InvalidValue("expected a non-empty string");
+  return raw;
+}
+
+function oneOf<T extends string>(...choices: T[]): Parser<T> {
+  return (raw) => {
+    if (typeof raw === "string" && (choices as string[]).includes(raw.toLowerCase())) {
+      return raw.toLowerCase() as T;
+    }
+    throw new InvalidValue(`expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`);
+  };
+}
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) throw new InvalidValue(`expected a whole number, got ${JSON.stringify(raw)}`);
+    if (n < min || n > max) throw new InvalidValue(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration into milliseconds: a bare number is in `defaultUnit`, or a number with a
+ * unit (`250ms`, `1.5s`, `2m`, `1h`, `30d`).
+ *
+ * @example
+ * ```ts
+ * parseDurationMs("1.5s", "ms"); // 1500
+ * parseDurationMs(60, "s"); // 60000
+ * ```
+ */
+export function parseDurationMs(raw: unknown, defaultUnit: keyof typeof UNIT_MS): number {
+  const m = typeof raw === "number"
+    ? [String(raw), String(raw), defaultUnit]
+    : typeof raw === "string"
+    ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(raw)
+    : null;
+  if (!m) throw new InvalidValue(`expected a duration like 250ms, 5s, 1m, got ${JSON.stringify(raw)}`);
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? defaultUnit];
+  if (!Number.isFinite(ms) || ms < 0) throw new InvalidValue(`expected a duration, got ${JSON.stringify(raw)}`);
+  return Math.round(ms);
+}
+
+function duration(defaultUnit: keyof typeof UNIT_MS, minMs: number, maxMs: number): Parser<number> {
+  return (raw) => {
+    const ms = parseDurationMs(raw, defaultUnit);
+    if (ms < minMs || ms > maxMs) {
+      throw new InvalidValue(`must be between ${minMs} ms and ${maxMs} ms, got ${ms} ms`);
+    }
+    return ms;
+  };
+}
+
+const HOUR_MS = 3_600_000;
+
+/** The settings of `run`, in the order `--help` lists them. */
+const RUN_FIELDS: readonly Field[] = [
+  { key: "db", name: "db", parse: text, help: "database file (default ./data/edgelog.db)" },
+  {
+    key: "durability",
+    name: "durability",
+    parse: oneOf("full", "normal"),
+    help: "full: commits survive power loss (synchronous=FULL); normal: survive process death",
+  },
+  {
+    key: "commitIntervalMs",
+    name: "commit-interval",
+    parse: duration("ms", 1, HOUR_MS),
+    help: "longest time a reading waits before its group commits, ms (default 250)",
+  },
+  {
+    key: "batchSize",
+    name: "batch-size",
+    parse: integer(1, 1_000_000),
+    help: "readings per transaction at most; a full batch commits at once (default 5000)",
+  },
+  {
+    key: "bufferSize",
+    name: "buffer-size",
+    parse: integer(1, 10_000_000),
+    help: "readings held in memory waiting for the writer; beyond it sources drop (default 200000)",
+  },
+  {
+    key: "checkpointIntervalMs",
+    name: "checkpoint-interval",
+    parse: duration("s", 100, 24 * HOUR_MS),
+    help: "seconds between PASSIVE WAL checkpoints (default 60)",
+  },
+  {
+    key: "shutdownTimeoutMs",
+    name: "shutdown-timeout",
+    parse: duration("s", 100, HOUR_MS),
+    help: "seconds a graceful stop may take at most (default 8, below Docker's 10)",
+  },
+  {
+    key: "simRate",
+    name: "sim-rate",
+    parse: integer(0, 100_000_000),
+    help: "readings per second of the simulated source, all sensors together (default 10)",
+  },
+  {
+    key: "simSensors",
+    name: "sim-sensors",
+    parse: integer(1, 100_000),
+    help: "number of simulated sensors (default 3)",
+  },
+  {
+    key: "statsIntervalMs",
+    name: "stats-interval",
+    parse: duration("s", 100, 24 * HOUR_MS),
+    help: "seconds between periodic stats log records (default 60)",
+  },
+  {
+    key: "logFormat",
+    name: "log-format",
+    parse: oneOf("auto", "pretty", "json"),
+    help: "auto: pretty on a terminal, JSON lines otherwise",
+  },
+  {
+    key: "logLevel",
+    name: "log-level",
+    parse: oneOf("debug", "info", "warning", "error"),
+    help: "least severe level logged (default info)",
+  },
+];
+
+/** The defaults every layer starts from. */
+export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
+  db: "./data/edgelog.db",
+  durability: "full",
+  commitIntervalMs: 250,
+  batchSize: 5000,
+  bufferSize: 200_000,
+  checkpointIntervalMs: 60_000,
+  shutdownTimeoutMs: 8_000,
+  simRate: 10,
+  simSensors: 3,
+  statsIntervalMs: 60_000,
+  logFormat: "auto",
+  logLevel: "info",
+});
+
+/** What the command line asked for: a subcommand, its config, or help/version. */
+export type Invocation =
+  | { command: "run"; config: RunConfig }
+  | { command: "help" }
+  | { command: "version" };
+
+/** Where the settings come from; injectable so tests need no real environment or files. */
+export interface ConfigSources {
+  args: readonly string[];
+  env: (name: string) => string | undefined;
+  readTextFile: (path: string) => string;
+}
+
+/** The environment variable that sets a field, e.g. `EDGELOG_COMMIT_INTERVAL`. */
+export function envName(flag: string): string {
+  return "EDGELOG_" + flag.toUpperCase().replaceAll("-", "_");
+}
+
+/**
+ * Parses the command line, config file and environment into an {@link Invocation}.
+ * Throws {@link ConfigError} listing every invalid field.
+ *
+ * @example
+ * ```ts
+ * const inv = parseInvocation({ args: ["--sim-rate", "500"], env: () => undefined, readTextFile: Deno.readTextFileSync });
+ * ```
+ */
+export function parseInvocation(sources: ConfigSources): Invocation {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    config: { type: "string" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  };
+  for (const f of RUN_FIELDS) options[f.name] = { type: "string" };
+
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...sources.args], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new ConfigError([`${(e as Error).message}; see 'edgelog --help'`]);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { command: "help" };
+  if (values.version) return { command: "version" };
+  const [command = "run", ...extra] = positionals;
+  if (command === "help") return { command: "help" };
+  if (command === "version") return { command: "version" };
+  if (command !== "run") throw new ConfigError([`unknown command '${command}'; see 'edgelog --help'`]);
+  if (extra.length > 0) throw new ConfigError([`unexpected argument '${extra[0]}'; see 'edgelog --help'`]);
+
+  const problems: string[] = [];
+  const config: Record<string, unknown> = { ...DEFAULT_RUN_CONFIG };
+  const apply = (field: Field, raw: unknown, origin: string) => {
+    try {
+      config[field.key] = field.parse(raw);
+    } catch (e) {
+      if (!(e instanceof InvalidValue)) throw e;
+      problems.push(`${origin}: ${e.message}`);
+    }
+  };
+
+  const configPath = (values.config as string | undefined) ?? sources.env("EDGELOG_CONFIG");
+  if (configPath !== undefined) {
+    const file = readConfigFile(configPath, sources.readTextFile);
+    for (const [key, raw] of Object.entries(file)) {
+      const field = RUN_FIELDS.find((f) => f.name === key);
+      if (!field) problems.push(`config file ${configPath}: unknown setting "${key}"`);
+      else apply(field, raw, `config file ${configPath}: "${key}"`);
+    }
+  }
+  for (const field of RUN_FIELDS) {
+    const raw = sources.env(envName(field.name));
+    if (raw !== undefined) apply(field, raw, `environment ${envName(field.name)}`);
+  }
+  for (const field of RUN_FIELDS) {
+    const raw = values[field.name];
+    if (raw !== undefined) apply(field, raw, `--${field.name}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { command: "run", config: config as unknown as RunConfig };
+}
+
+function readConfigFile(path: string, readTextFile: (path: string) => string): Record<string, unknown> {
+  let textContent: string;
+  try {
+    textContent = readTextFile(path);
+  } catch (e) {
+    throw new ConfigError([`config file ${path}: cannot read it (${(e as Error).message})`]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(textContent);
+  } catch (e) {
+    throw new ConfigError([`config file ${path}: not valid JSON (${(e as Error).message})`]);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError([`config file ${path}: expected a JSON object of settings`]);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The `--help` text, generated from the same table the parser uses. */
+export function helpText(version: string): string {
+  const rows = RUN_FIELDS.map((f) => `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}`);
+  return `edgelog ${version}: durable sensor logger (SQLite WAL)
+
+Usage: edgelog [run] [options]
+
+Logs readings into a SQLite database until SIGTERM or SIGINT, then commits everything,
+checkpoints the WAL and exits 0.
+
+Options (precedence: defaults < --config file < environment < flags):
+  --config FILE          JSON file of settings, keys are the option names ("sim-rate": 100)
+                         env EDGELOG_CONFIG
+${rows.join("\n")}
+  -h, --help             this text
+  -V, --version          print the version
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration,
+            3 database locked by another edgelog, 4 database unusable (unreadable, corrupt, foreign)
+`;
+}

@@ -1,0 +1,259 @@
+/**
+ * Start-up, signals and the ordered shutdown: the durability contract, written once, top to
+ * bottom, in {@link runLogger}.
+ *
+ * @module
+ */
+
+import type { RunConfig } from "./config.ts";
+import { DatabaseError, ExitCode } from "./errors.ts";
+import { logger } from "./log.ts";
+import { type Counters, Pipeline } from "./pipeline.ts";
+import type { Source } from "./sources/source.ts";
+import { SimulatedSource } from "./sources/simulated.ts";
+import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
+
+/** Signals that ask edgelog to stop gracefully. */
+export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT"];
+
+/**
+ * Collects stop requests: SIGTERM/SIGINT (installed as the very first thing the program does, so
+ * a signal during start-up is never lost, also as PID 1) or an internal reason.
+ */
+export class StopSignal {
+  /** Resolves with the reason of the first stop request. */
+  readonly requested: Promise<string>;
+  /** How many stop requests arrived; 2 or more means "take the fast path". */
+  count = 0;
+  /** `performance.now()` of the first request. */
+  firstAt = 0;
+  #resolve!: (reason: string) => void;
+  readonly #listeners = new Map<Deno.Signal, () => void>();
+  #onRepeat: ((reason: string) => void) | undefined;
+
+  constructor() {
+    this.requested = new Promise((resolve) => this.#resolve = resolve);
+  }
+
+  /**
+   * Creates a StopSignal listening for SIGTERM and SIGINT.
+   *
+   * @example
+   * ```ts
+   * const stop = StopSignal.install();
+   * console.log(await stop.requested); // "SIGTERM"
+   * ```
+   */
+  static install(): StopSignal {
+    const stop = new StopSignal();
+    for (const sig of STOP_SIGNALS) {
+      const listener = () => stop.request(sig);
+      stop.#listeners.set(sig, listener);
+      Deno.addSignalListener(sig, listener);
+    }
+    return stop;
+  }
+
+  /** Records one stop request. */
+  request(reason: string): void {
+    this.count++;
+    if (this.count === 1) {
+      this.firstAt = performance.now();
+      this.#resolve(reason);
+    } else {
+      this.#onRepeat?.(reason);
+    }
+  }
+
+  /** True once a stop was requested. */
+  get stopping(): boolean {
+    return this.count > 0;
+  }
+
+  /** True when a second request asked to skip the optional parts of the shutdown. */
+  get hurried(): boolean {
+    return this.count > 1;
+  }
+
+  /** Called for every request after the first. */
+  onRepeat(fn: (reason: string) => void): void {
+    this.#onRepeat = fn;
+  }
+
+  /** Removes the signal listeners. */
+  uninstall(): void {
+    for (const [sig, listener] of this.#listeners) Deno.removeSignalListener(sig, listener);
+    this.#listeners.clear();
+  }
+}
+
+/** What {@link runLogger} needs besides the config; injectable for tests. */
+export interface RunDeps {
+  version: string;
+  /** Builds the sources; by default the simulated sensor set from the config. */
+  createSources?: (config: RunConfig) => Source[];
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Time between retries of a failing commit while stopping, ms. */
+const RETRY_MS = 50;
+
+/**
+ * Runs the logger until a stop is requested, then shuts down in the contract's order.
+ * Returns the exit code; throws LockedError/DatabaseError when the database cannot be opened.
+ */
+export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDeps): Promise<number> {
+  const log = logger();
+  const started = performance.now();
+  const finalRecord = (counters: Counters | undefined, checkpoint: CheckpointResult | null, reason: string) => {
+    const c = counters ?? { taken: 0, stored: 0, dropped: 0, rejected: 0, pending: 0, commitErrors: 0 };
+    log.info("stopped ({reason}): {taken} taken, {stored} stored, {dropped} dropped in {duration_ms} ms", {
+      reason,
+      taken: c.taken,
+      stored: c.stored,
+      dropped: c.dropped,
+      rejected: c.rejected,
+      unstored: c.pending,
+      commit_errors: c.commitErrors,
+      checkpoint,
+      duration_ms: Math.round(performance.now() - started),
+      shutdown_ms: stop.stopping ? Math.round(performance.now() - stop.firstAt) : 0,
+    });
+  };
+
+  if (stop.stopping) {
+    finalRecord(undefined, null, await stop.requested);
+    return ExitCode.ok;
+  }
+  const store = Store.open(config.db, { durability: config.durability });
+  log.info("edgelog {version} logging to {db} (durability {durability}, SQLite {sqlite_version})", {
+    version: deps.version,
+    db: store.path,
+    durability: config.durability,
+    sqlite_version: store.sqliteVersion,
+    commit_interval_ms: config.commitIntervalMs,
+    batch_size: config.batchSize,
+    pid: Deno.pid,
+  });
+
+  let lastErrorLogAt = -Infinity;
+  const pipeline = new Pipeline(store, {
+    commitIntervalMs: config.commitIntervalMs,
+    batchSize: config.batchSize,
+    bufferSize: config.bufferSize,
+    onCommitError: (error, transient) => {
+      const now = performance.now();
+      if (!transient) {
+        log.fatal("the database cannot be written any more: {error}; stopping", { error: String(error) });
+        stop.request("writer failed");
+      } else if (now - lastErrorLogAt > 10_000) {
+        lastErrorLogAt = now;
+        log.error("commit failed, will retry: {error} ({pending} readings waiting, {dropped} dropped so far)", {
+          error: String(error),
+          pending: pipeline.pendingCount,
+          dropped: pipeline.counters.dropped,
+          commit_errors: pipeline.counters.commitErrors,
+        });
+      }
+    },
+    onRecovered: (failures) => {
+      lastErrorLogAt = -Infinity;
+      log.info("writing resumed after {failures} failed commits", { failures, dropped: pipeline.counters.dropped });
+    },
+  });
+
+  const sources = (deps.createSources ?? defaultSources)(config);
+  pipeline.start();
+  for (const source of sources) await source.start(pipeline.emit);
+  const endedSources = sources.filter((s) => s.ended !== undefined);
+  if (endedSources.length > 0 && endedSources.length === sources.length) {
+    Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
+  }
+
+  const checkpointTimer = setInterval(() => {
+    try {
+      const result = store.checkpoint("PASSIVE");
+      log.debug("checkpoint {mode}: busy {busy}, log {log}, checkpointed {checkpointed}", { ...result });
+    } catch (e) {
+      log.warn("periodic checkpoint failed: {error}", { error: String(e) });
+    }
+  }, config.checkpointIntervalMs);
+  const statsTimer = setInterval(() => {
+    const c = pipeline.counters;
+    log.info("stats: {taken} taken, {stored} stored, {dropped} dropped, {pending} pending", { ...c });
+  }, config.statsIntervalMs);
+
+  const reason = await stop.requested;
+
+  // ---- Graceful shutdown: the durability contract, in order. ----
+  const deadline = stop.firstAt + config.shutdownTimeoutMs;
+  const remaining = () => deadline - performance.now();
+  stop.onRepeat((again) =>
+    log.warn("{signal} again: hurrying the shutdown (still committing and closing)", { signal: again })
+  );
+  log.info("stopping ({reason}): committing {pending} pending readings", { reason, pending: pipeline.pendingCount });
+  clearInterval(checkpointTimer);
+  clearInterval(statsTimer);
+
+  // 1. Sources stop: nothing new is taken from here on.
+  for (const source of sources) {
+    try {
+      await source.stop();
+    } catch (e) {
+      log.warn("source {source} did not stop cleanly: {error}", { source: source.name, error: String(e) });
+    }
+  }
+
+  // 2. Every reading already taken is committed (retrying a failing disk until the deadline).
+  pipeline.stopTimers();
+  while (!pipeline.flush() && pipeline.fatalError === undefined && remaining() > RETRY_MS) await sleep(RETRY_MS);
+
+  // 3. (Forwarders get their bounded flush here once they exist; skipped when hurried.)
+
+  // 4. Checkpoint the WAL into the database file, so the .db alone holds everything.
+  let checkpoint: CheckpointResult | null = null;
+  if (pipeline.fatalError === undefined) {
+    try {
+      checkpoint = store.checkpointTruncate();
+      while (checkpoint.busy && !stop.hurried && remaining() > RETRY_MS) {
+        await sleep(RETRY_MS);
+        checkpoint = store.checkpointTruncate();
+      }
+      const level = checkpoint.busy ? "warn" : "info";
+      log[level]("checkpoint TRUNCATE: busy {busy}, log {log}, checkpointed {checkpointed}", { ...checkpoint });
+    } catch (e) {
+      log.error("final checkpoint failed: {error}; the WAL keeps the data and is recovered on the next start", {
+        error: String(e),
+      });
+    }
+  }
+
+  // 5. Close the database and release the writer lock.
+  try {
+    store.close();
+  } catch (e) {
+    log.error("closing the database failed: {error}", { error: String(e) });
+  }
+
+  // 6. Report; the caller flushes the logs and exits with the code.
+  const counters = pipeline.counters;
+  finalRecord(counters, checkpoint, reason);
+  if (pipeline.fatalError !== undefined) {
+    if (isCorruptionError(pipeline.fatalError)) {
+      throw new DatabaseError(`${store.path} became unreadable while logging: ${String(pipeline.fatalError)}`);
+    }
+    return ExitCode.failure;
+  }
+  if (counters.pending > 0) {
+    log.error("{unstored} readings could not be committed before the shutdown deadline", {
+      unstored: counters.pending,
+    });
+    return ExitCode.failure;
+  }
+  return ExitCode.ok;
+}
+
+function defaultSources(config: RunConfig): Source[] {
+  return [new SimulatedSource({ ratePerSecond: config.simRate, sensors: config.simSensors })];
+}

@@ -1,0 +1,130 @@
+/**
+ * Simulated sensors: temperature, humidity and pressure following a bounded random walk, at a
+ * fixed total rate. Readings are generated in batches per tick (never one timer per reading), so
+ * the source keeps up with hundreds of thousands of readings per second.
+ *
+ * @module
+ */
+
+import type { Emit } from "../pipeline.ts";
+import type { Reading } from "../store.ts";
+import type { Source } from "./source.ts";
+
+/** Options of {@link SimulatedSource}. */
+export interface SimulatedOptions {
+  /** Readings per second, all sensors together. */
+  ratePerSecond: number;
+  /** Number of sensors; kinds cycle temperature, humidity, pressure. */
+  sensors: number;
+  /** Tick period in ms (default 10). */
+  tickMs?: number;
+  /** Wall clock in unix ms; injectable for tests. */
+  now?: () => number;
+  /** Random source in [0, 1); injectable for tests. */
+  random?: () => number;
+}
+
+interface Kind {
+  name: string;
+  unit: string;
+  min: number;
+  max: number;
+  start: number;
+  step: number;
+}
+
+const KINDS: readonly Kind[] = [
+  { name: "temperature", unit: "°C", min: -20, max: 50, start: 21, step: 0.05 },
+  { name: "humidity", unit: "%", min: 0, max: 100, start: 45, step: 0.2 },
+  { name: "pressure", unit: "hPa", min: 950, max: 1050, start: 1013, step: 0.05 },
+];
+
+/** At most this much backlog (in seconds of readings) is generated in one tick after a stall. */
+const MAX_CATCH_UP_S = 1;
+
+/** The default source: a set of simulated sensors. */
+export class SimulatedSource implements Source {
+  readonly name = "simulated";
+  readonly #rate: number;
+  readonly #tickMs: number;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #names: string[];
+  readonly #kinds: Kind[];
+  readonly #values: number[];
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #emit: Emit | undefined;
+  #startedAt = 0;
+  #generated = 0;
+  #next = 0;
+  #lastTs = 0;
+
+  constructor(options: SimulatedOptions) {
+    this.#rate = options.ratePerSecond;
+    this.#tickMs = options.tickMs ?? 10;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#names = [];
+    this.#kinds = [];
+    this.#values = [];
+    for (let i = 0; i < options.sensors; i++) {
+      const kind = KINDS[i % KINDS.length];
+      this.#names.push(`${kind.name}-${Math.floor(i / KINDS.length) + 1}`);
+      this.#kinds.push(kind);
+      this.#values.push(kind.start + (this.#random() - 0.5) * 10 * kind.step);
+    }
+  }
+
+  /** Starts ticking; the first readings arrive after one tick. */
+  start(emit: Emit): void {
+    if (this.#rate <= 0) return;
+    this.#emit = emit;
+    this.#startedAt = this.#now();
+    this.#lastTs = this.#startedAt;
+    this.#timer = setInterval(() => this.tick(), this.#tickMs);
+  }
+
+  /** Stops ticking; no reading is emitted after this returns. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#emit = undefined;
+  }
+
+  /** Generates the readings due since the last tick; public for deterministic tests. */
+  tick(): number {
+    const emit = this.#emit;
+    if (!emit) return 0;
+    const now = this.#now();
+    const due = Math.floor(((now - this.#startedAt) * this.#rate) / 1000);
+    let n = due - this.#generated;
+    const cap = Math.max(1, Math.ceil(this.#rate * MAX_CATCH_UP_S));
+    if (n > cap) {
+      // After a long stall, do not try to make up for all of it at once.
+      this.#generated = due - cap;
+      n = cap;
+    }
+    if (n <= 0) return 0;
+    const batch: Reading[] = new Array(n);
+    const from = this.#lastTs;
+    const span = now - from;
+    const names = this.#names;
+    const sensors = names.length;
+    for (let i = 0; i < n; i++) {
+      const s = this.#next;
+      this.#next = s + 1 === sensors ? 0 : s + 1;
+      const kind = this.#kinds[s];
+      let v = this.#values[s] + (this.#random() - 0.5) * 2 * kind.step;
+      // Drift back towards the kind's usual value so the walk stays plausible.
+      v += (kind.start - v) * 0.001;
+      if (v < kind.min) v = kind.min;
+      else if (v > kind.max) v = kind.max;
+      this.#values[s] = v;
+      batch[i] = { sensor: names[s], ts: Math.round(from + (span * (i + 1)) / n), value: v, unit: kind.unit };
+    }
+    this.#generated += n;
+    this.#lastTs = now;
+    emit(batch);
+    return n;
+  }
+}
