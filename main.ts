@@ -6,8 +6,9 @@
 
 import { ConfigError, helpText, parseInvocation } from "./lib/config.ts";
 import { DatabaseError, ExitCode, LockedError } from "./lib/errors.ts";
-import { runLogger, StopSignal } from "./lib/lifecycle.ts";
-import { flushLogs, logger, setupLogging } from "./lib/log.ts";
+import { ListenError, runLogger, StopSignal } from "./lib/lifecycle.ts";
+import { flushLogs, isLoggingConfigured, logger, setupLogging } from "./lib/log.ts";
+import { COMMANDS, findCommand } from "./lib/commands/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The version printed by `--version` and logged at start. */
@@ -15,6 +16,11 @@ export const VERSION: string = denoJson.version;
 
 /** Runs edgelog with `args` and returns the process exit code. */
 export async function main(args: readonly string[], stop: StopSignal): Promise<number> {
+  const command = findCommand(args[0]);
+  if (command) {
+    stop.uninstall(); // read commands stop at the default SIGINT/SIGTERM behaviour
+    return await runGuarded(() => command.run(args.slice(1)));
+  }
   let invocation;
   try {
     invocation = parseInvocation({ args, env: (name) => Deno.env.get(name), readTextFile: Deno.readTextFileSync });
@@ -25,33 +31,39 @@ export async function main(args: readonly string[], stop: StopSignal): Promise<n
   }
   switch (invocation.command) {
     case "help":
-      console.log(helpText(VERSION));
+      console.log(helpText(VERSION, COMMANDS));
       return ExitCode.ok;
     case "version":
       console.log(`edgelog ${VERSION}`);
       return ExitCode.ok;
     case "run": {
       setupLogging({ format: invocation.config.logFormat, level: invocation.config.logLevel });
-      try {
-        return await runLogger(invocation.config, stop, { version: VERSION });
-      } catch (e) {
-        if (e instanceof LockedError) return fail(ExitCode.locked, e.message);
-        if (e instanceof DatabaseError) return fail(ExitCode.database, e.message);
-        if (e instanceof Deno.errors.NotCapable) {
-          return fail(
-            ExitCode.failure,
-            `${e.message.split(",")[0]}: this build may only use the paths its permissions allow`,
-          );
-        }
-        logger().fatal("edgelog failed: {error}", { error: e instanceof Error ? e.stack ?? e.message : String(e) });
-        return ExitCode.failure;
-      }
+      return await runGuarded(() => runLogger(invocation.config, stop, { version: VERSION }));
     }
   }
 }
 
+/** Runs `fn`, mapping the errors that have meaning to their exit codes with one clear line. */
+async function runGuarded(fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(ExitCode.usage, e.message);
+    if (e instanceof LockedError) return fail(ExitCode.locked, e.message);
+    if (e instanceof ListenError) return fail(ExitCode.failure, e.message);
+    if (e instanceof DatabaseError) return fail(ExitCode.database, e.message);
+    if (e instanceof Deno.errors.NotCapable) {
+      return fail(ExitCode.failure, `${e.message.split(",")[0]}: this build may only use what its permissions allow`);
+    }
+    if (!isLoggingConfigured()) throw e;
+    logger().fatal("edgelog failed: {error}", { error: e instanceof Error ? e.stack ?? e.message : String(e) });
+    return ExitCode.failure;
+  }
+}
+
 function fail(code: number, message: string): number {
-  logger().error("{message}", { message, exit_code: code });
+  if (isLoggingConfigured()) logger().error("{message}", { message, exit_code: code });
+  else console.error(`edgelog: ${message}`);
   return code;
 }
 

@@ -32,6 +32,10 @@ export interface RunConfig {
   statsIntervalMs: number;
   logFormat: LogFormat;
   logLevel: LogLevelName;
+  /** `HOST:PORT` of the local HTTP listener; none when undefined. */
+  listen?: string;
+  /** Bearer token required by the HTTP listener (mandatory off loopback). */
+  httpToken?: string;
 }
 
 /** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
@@ -175,6 +179,18 @@ const RUN_FIELDS: readonly Field[] = [
     help: "seconds between periodic stats log records (default 60)",
   },
   {
+    key: "listen",
+    name: "listen",
+    parse: text,
+    help: "HOST:PORT of the local HTTP listener (off by default; 127.0.0.1 unless a token is set)",
+  },
+  {
+    key: "httpToken",
+    name: "http-token",
+    parse: text,
+    help: "bearer token the HTTP listener requires; mandatory on non-loopback addresses",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -306,11 +322,13 @@ function readConfigFile(path: string, readTextFile: (path: string) => string): R
 }
 
 /** The `--help` text, generated from the same table the parser uses. */
-export function helpText(version: string): string {
+export function helpText(version: string, commands: readonly { name: string; summary: string }[] = []): string {
   const rows = RUN_FIELDS.map((f) => `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}`);
   return `edgelog ${version}: durable sensor logger (SQLite WAL)
 
 Usage: edgelog [run] [options]
+       edgelog <command> [options]     (edgelog <command> --help for its options)
+${commands.map((c) => `\n  ${c.name.padEnd(22)} ${c.summary}`).join("")}
 
 Logs readings into a SQLite database until SIGTERM or SIGINT, then commits everything,
 checkpoints the WAL and exits 0.

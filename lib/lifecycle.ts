@@ -9,8 +9,8 @@ import type { RunConfig } from "./config.ts";
 import { DatabaseError, ExitCode } from "./errors.ts";
 import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
-import type { Source } from "./sources/source.ts";
-import { SimulatedSource } from "./sources/simulated.ts";
+import { HttpServer } from "./http.ts";
+import { createSources, type Source, type SourceContext } from "./sources/mod.ts";
 import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
 
 /** Signals that ask edgelog to stop gracefully. */
@@ -90,8 +90,16 @@ export class StopSignal {
 /** What {@link runLogger} needs besides the config; injectable for tests. */
 export interface RunDeps {
   version: string;
-  /** Builds the sources; by default the simulated sensor set from the config. */
-  createSources?: (config: RunConfig) => Source[];
+  /** Builds the sources; by default {@link createSources} from `lib/sources/mod.ts`. */
+  createSources?: (config: RunConfig, context: SourceContext) => Source[];
+}
+
+/** The HTTP listener could not bind (address in use, no permission); exit code 1. */
+export class ListenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ListenError";
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -126,6 +134,10 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     finalRecord(undefined, null, await stop.requested);
     return ExitCode.ok;
   }
+  // Validate the listener settings before touching the database.
+  const http = config.listen !== undefined
+    ? new HttpServer({ listen: config.listen, token: config.httpToken })
+    : undefined;
   const store = Store.open(config.db, { durability: config.durability });
   log.info("edgelog {version} logging to {db} (durability {durability}, SQLite {sqlite_version})", {
     version: deps.version,
@@ -163,8 +175,18 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     },
   });
 
-  const sources = (deps.createSources ?? defaultSources)(config);
+  const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
   pipeline.start();
+  if (http) {
+    try {
+      await http.start();
+    } catch (e) {
+      pipeline.close();
+      store.close();
+      throw new ListenError(`cannot listen on ${config.listen}: ${(e as Error).message}`);
+    }
+    log.info("HTTP listener on {hostname}:{port}", { hostname: http.hostname, port: http.port });
+  }
   for (const source of sources) await source.start(pipeline.emit);
   const endedSources = sources.filter((s) => s.ended !== undefined);
   if (endedSources.length > 0 && endedSources.length === sources.length) {
@@ -196,7 +218,13 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   clearInterval(checkpointTimer);
   clearInterval(statsTimer);
 
-  // 1. Sources stop: nothing new is taken from here on.
+  // 1. Sources stop: nothing new is taken from here on. The HTTP listener stops accepting and
+  //    finishes the requests in flight (their readings are taken, so they get committed).
+  try {
+    await http?.stop();
+  } catch (e) {
+    log.warn("HTTP listener did not stop cleanly: {error}", { error: String(e) });
+  }
   for (const source of sources) {
     try {
       await source.stop();
@@ -230,6 +258,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }
 
   // 5. Close the database and release the writer lock.
+  pipeline.close();
   try {
     store.close();
   } catch (e) {
@@ -252,8 +281,4 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     return ExitCode.failure;
   }
   return ExitCode.ok;
-}
-
-function defaultSources(config: RunConfig): Source[] {
-  return [new SimulatedSource({ ratePerSecond: config.simRate, sensors: config.simSensors })];
 }

@@ -50,6 +50,7 @@ export function setupLogging(options: LogOptions): void {
   const write = options.write ?? writeStderr;
   const encoder = new TextEncoder();
   const sink: Sink = (record: LogRecord) => write(encoder.encode(formatter(record)));
+  configured = true;
   configureSync({
     reset: true,
     sinks: { stderr: sink },
@@ -58,6 +59,13 @@ export function setupLogging(options: LogOptions): void {
       { category: ["logtape", "meta"], sinks: ["stderr"], lowestLevel: "warning" },
     ],
   });
+}
+
+let configured = false;
+
+/** True once {@link setupLogging} ran (subcommands may print plain lines instead). */
+export function isLoggingConfigured(): boolean {
+  return configured;
 }
 
 /** Flushes and detaches the sinks; call once before the process exits. */

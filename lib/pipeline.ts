@@ -62,6 +62,8 @@ export class Pipeline {
   #soon: ReturnType<typeof setTimeout> | undefined;
   #failuresInRow = 0;
   #fatal: unknown = undefined;
+  /** Callers waiting until `stored` reaches a count, in ascending order of that count. */
+  #storedWaiters: { target: number; resolve: (ok: boolean) => void }[] = [];
   readonly counters: Counters = {
     taken: 0,
     stored: 0,
@@ -144,6 +146,7 @@ export class Pipeline {
         this.counters.lastCommitAt = Date.now();
         i = end;
       }
+      this.#resolveStoredWaiters();
       if (this.#failuresInRow > 0) {
         const failures = this.#failuresInRow;
         this.#failuresInRow = 0;
@@ -156,12 +159,44 @@ export class Pipeline {
       this.counters.commitErrors++;
       this.#failuresInRow++;
       const transient = isTransientWriteError(e);
-      if (!transient) this.#fatal = e;
+      if (!transient) {
+        this.#fatal = e;
+        for (const w of this.#storedWaiters.splice(0)) w.resolve(false);
+      }
       this.#options.onCommitError?.(e, transient);
       return false;
     } finally {
       this.counters.pending = this.#pending.length;
     }
+  }
+
+  /**
+   * Resolves true once every reading taken so far (up to `taken` = `target`) is committed, or
+   * false if the writer fails for good or the pipeline is closed first. Readings commit in the
+   * order they were taken, so a caller that emitted readings can wait for `counters.taken`.
+   */
+  waitStored(target: number = this.counters.taken): Promise<boolean> {
+    if (this.counters.stored >= target) return Promise.resolve(true);
+    if (this.#fatal !== undefined) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiters = this.#storedWaiters;
+      let i = waiters.length;
+      while (i > 0 && waiters[i - 1].target > target) i--;
+      waiters.splice(i, 0, { target, resolve });
+    });
+  }
+
+  #resolveStoredWaiters(): void {
+    const waiters = this.#storedWaiters;
+    let n = 0;
+    while (n < waiters.length && waiters[n].target <= this.counters.stored) waiters[n++].resolve(true);
+    if (n > 0) waiters.splice(0, n);
+  }
+
+  /** Releases every waiter of {@link waitStored} with false (the writer is gone). */
+  close(): void {
+    this.stopTimers();
+    for (const w of this.#storedWaiters.splice(0)) w.resolve(this.counters.stored >= w.target);
   }
 
   /** Number of readings taken but not yet committed. */

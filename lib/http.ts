@@ -1,0 +1,145 @@
+/**
+ * The optional local HTTP listener (`--listen HOST:PORT`), shared by HTTP ingest, health,
+ * metrics, the read API and the dashboard. Each feature registers its routes; this module owns
+ * binding, bearer-token checks and the graceful shutdown (stop accepting, finish in-flight).
+ *
+ * @module
+ */
+
+import { timingSafeEqual } from "node:crypto";
+import { ConfigError } from "./config.ts";
+
+/** A route handler. */
+export type Handler = (request: Request, url: URL) => Response | Promise<Response>;
+
+/** Options of {@link HttpServer}. */
+export interface HttpServerOptions {
+  /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (127.0.0.1). Port 0 picks a free port. */
+  listen: string;
+  /** Bearer token; required when listening on a non-loopback address. */
+  token?: string;
+}
+
+interface Route {
+  method: string;
+  path: string;
+  handler: Handler;
+  /** Public routes (health) skip the token check so orchestrators can probe them. */
+  public: boolean;
+}
+
+/** Parses `HOST:PORT` into its parts; throws ConfigError naming `--listen`. */
+export function parseListen(listen: string): { hostname: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError([`--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got ${JSON.stringify(listen)}`]);
+  }
+  return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** Compares two strings in time independent of where they differ. */
+export function tokensEqual(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  // Compare equal-length buffers so the time does not reveal the expected length either.
+  const padded = new Uint8Array(b.length);
+  padded.set(a.subarray(0, b.length));
+  return timingSafeEqual(padded, b) && a.length === b.length;
+}
+
+/**
+ * One `Deno.serve` listener with a small route table.
+ *
+ * @example
+ * ```ts
+ * const http = new HttpServer({ listen: "127.0.0.1:0" });
+ * http.route("GET", "/ping", () => new Response("pong"));
+ * await http.start();
+ * await http.stop();
+ * ```
+ */
+export class HttpServer {
+  readonly hostname: string;
+  readonly #requestedPort: number;
+  readonly #token: string | undefined;
+  readonly #routes: Route[] = [];
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #port = 0;
+
+  constructor(options: HttpServerOptions) {
+    const { hostname, port } = parseListen(options.listen);
+    if (!isLoopback(hostname) && !options.token) {
+      throw new ConfigError([
+        `--listen ${options.listen}: listening on a non-loopback address requires --http-token (or EDGELOG_HTTP_TOKEN)`,
+      ]);
+    }
+    this.hostname = hostname;
+    this.#requestedPort = port;
+    this.#token = options.token || undefined;
+  }
+
+  /** Registers a handler for `method path` (exact path match). */
+  route(method: string, path: string, handler: Handler, options: { public?: boolean } = {}): void {
+    this.#routes.push({ method, path, handler, public: options.public ?? false });
+  }
+
+  /** The bound port (after {@link start}). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Binds and starts serving; resolves once listening. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.#server = Deno.serve({
+          hostname: this.hostname,
+          port: this.#requestedPort,
+          onListen: (addr) => {
+            this.#port = addr.port;
+            resolve();
+          },
+          onError: (e) => new Response(`internal error: ${(e as Error).message}\n`, { status: 500 }),
+        }, (request) => this.#handle(request));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  #handle(request: Request): Response | Promise<Response> {
+    const url = new URL(request.url);
+    const matches = this.#routes.filter((r) => r.path === url.pathname);
+    if (matches.length === 0) return new Response("not found\n", { status: 404 });
+    const route = matches.find((r) => r.method === request.method);
+    if (!route) {
+      return new Response("method not allowed\n", {
+        status: 405,
+        headers: { allow: matches.map((r) => r.method).join(", ") },
+      });
+    }
+    if (this.#token !== undefined && !route.public) {
+      const auth = request.headers.get("authorization") ?? "";
+      const given = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+      if (!tokensEqual(given, this.#token)) {
+        return new Response("unauthorized: send 'Authorization: Bearer <token>'\n", {
+          status: 401,
+          headers: { "www-authenticate": "Bearer" },
+        });
+      }
+    }
+    return route.handler(request, url);
+  }
+
+  /** Stops accepting connections and waits for in-flight requests to finish. */
+  async stop(): Promise<void> {
+    await this.#server?.shutdown();
+    this.#server = undefined;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Helpers for tests that run the real program: spawn it with the start task's flags, read its
+ * JSON log records, send signals, and inspect the database it left on disk.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import denoJson from "../deno.json" with { type: "json" };
+
+/** Absolute path of the project root. */
+export const ROOT: string = fromFileUrl(new URL("../", import.meta.url));
+/** Absolute path of main.ts. */
+export const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
+
+/**
+ * The permission flags of the `start` task (the same that `compile` bakes in), so tests run the
+ * program exactly as users and the compiled binary do.
+ */
+export function startFlags(): string[] {
+  const task = denoJson.tasks.start;
+  const m = /^deno run (.*) main\.ts$/.exec(task);
+  if (!m) throw new Error(`unexpected start task: ${task}`);
+  return m[1].split(/\s+/);
+}
+
+/** One parsed JSON log record. */
+export type LogRecord = Record<string, unknown> & { level: string; message: string };
+
+/** A running edgelog process and what it printed. */
+export class LoggerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly records: LogRecord[] = [];
+  readonly stderrLines: string[] = [];
+  readonly stdout: Promise<string>;
+  readonly #stderrDone: Promise<void>;
+
+  constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.#stderrDone = this.#collect(child.stderr);
+    this.stdout = new Response(child.stdout).text();
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoderStream();
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(decoder)) {
+      rest += chunk;
+      let nl;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        this.stderrLines.push(line);
+        try {
+          this.records.push(JSON.parse(line));
+        } catch { /* not JSON: kept in stderrLines */ }
+      }
+    }
+    if (rest) this.stderrLines.push(rest);
+  }
+
+  /** Waits until a record matching `pred` was logged. */
+  async waitForRecord(pred: (r: LogRecord) => boolean, timeoutMs = 20_000): Promise<LogRecord> {
+    let found: LogRecord | undefined;
+    await waitFor(
+      () => (found = this.records.find(pred)) !== undefined,
+      timeoutMs,
+      () => `no matching log record; stderr:\n${this.stderrLines.join("\n")}`,
+    );
+    return found!;
+  }
+
+  /** Waits until the start record says the database is open and logging. */
+  waitUntilLogging(timeoutMs = 20_000): Promise<LogRecord> {
+    return this.waitForRecord((r) => typeof r.sqlite_version === "string", timeoutMs);
+  }
+
+  kill(signal: Deno.Signal): void {
+    this.child.kill(signal);
+  }
+
+  /** Waits for exit and for stderr to be fully read. */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.child.status;
+    await this.#stderrDone;
+    await this.stdout;
+    return status;
+  }
+
+  /** The final record (the one carrying `taken`/`stored`), if the process logged it. */
+  finalRecord(): (LogRecord & { taken: number; stored: number; dropped: number }) | undefined {
+    return this.records.findLast((r) => typeof r.taken === "number" && typeof r.duration_ms === "number") as
+      | (LogRecord & { taken: number; stored: number; dropped: number })
+      | undefined;
+  }
+}
+
+/** Options of {@link spawnLogger}. */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Command prefix, e.g. `["unshare", "--pid", "--fork", "--mount-proc"]`. */
+  prefix?: string[];
+  stdin?: "piped" | "null";
+}
+
+/** Spawns `deno run <start flags> main.ts <args>` with JSON logs. */
+export function spawnLogger(args: string[], options: SpawnOptions = {}): LoggerProcess {
+  const argv = [Deno.execPath(), "run", ...startFlags(), MAIN, ...args];
+  const [cmd, ...rest] = [...(options.prefix ?? []), ...argv];
+  const child = new Deno.Command(cmd, {
+    args: rest,
+    cwd: options.cwd,
+    env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1", ...options.env },
+    stdin: options.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return new LoggerProcess(child);
+}
+
+/** Runs the program to completion and returns its exit code and output. */
+export async function runOnce(
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string; process: LoggerProcess }> {
+  const p = spawnLogger(args, options);
+  const status = await p.exited();
+  return { code: status.code, stdout: await p.stdout, stderr: p.stderrLines.join("\n"), process: p };
+}
+
+/** Polls `cond` every 10 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what?: () => string,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms: ${what?.() ?? "condition not met"}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Opens `path` read-only, runs `fn`, closes. */
+export function withDb<T>(path: string, fn: (db: DatabaseSync) => T): T {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Number of rows in `readings`. */
+export function countReadings(path: string): number {
+  return withDb(path, (db) => Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n));
+}
+
+/** Result of `PRAGMA integrity_check` ("ok" when healthy). */
+export function integrityCheck(path: string): string {
+  return withDb(
+    path,
+    (db) =>
+      (db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[]).map((r) => r.integrity_check).join(
+        "; ",
+      ),
+  );
+}
+
+/** Size of the -wal file in bytes, 0 when it does not exist. */
+export function walSize(dbPath: string): number {
+  try {
+    return Deno.statSync(`${dbPath}-wal`).size;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+}
+
+/** A fresh temporary directory, removed by the returned disposer. */
+export async function tempDir(prefix = "edgelog-test-"): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** True when running as root (namespaces, mounts and chroot are possible). */
+export function isRoot(): boolean {
+  return Deno.uid() === 0;
+}
+
+/** SHA-256 of a file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  countReadings,
+  integrityCheck,
+  isRoot,
+  type LoggerProcess,
+  runOnce,
+  spawnLogger,
+  tempDir,
+  waitFor,
+  walSize,
+} from "../_helpers.ts";
+
+/** Starts a logger, waits until it has committed at least `minStored` rows, sends `signal`. */
+async function logThenSignal(p: LoggerProcess, dbPath: string, signal: Deno.Signal, minStored = 1000) {
+  await p.waitUntilLogging();
+  await waitFor(() => countReadings(dbPath) >= minStored, 20_000, () => p.stderrLines.join("\n"));
+  p.kill(signal);
+  return await p.exited();
+}
+
+/** Asserts the contract of a graceful stop on what is on disk. */
+async function assertGracefulStop(p: LoggerProcess, status: Deno.CommandStatus, dbPath: string) {
+  assert.equal(status.code, 0, p.stderrLines.join("\n"));
+  const final = p.finalRecord();
+  assert.ok(final, "final log record present");
+  assert.equal(final.stored, final.taken, "every reading taken was stored");
+  assert.equal(countReadings(dbPath), final.stored, "rows on disk equal the logger's count");
+  assert.equal(integrityCheck(dbPath), "ok");
+  assert.equal(walSize(dbPath), 0, "the WAL was checkpointed and truncated");
+  // The .db file alone, copied without its -wal/-shm, holds every row.
+  await using copy = await tempDir();
+  const alone = join(copy.path, "copy.db");
+  await Deno.copyFile(dbPath, alone);
+  assert.equal(countReadings(alone), final.stored);
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`${signal} under load commits every reading taken and checkpoints the WAL`, async () => {
+    await using dir = await tempDir();
+    const db = join(dir.path, "data", "edgelog.db");
+    const p = spawnLogger(["--db", db, "--sim-rate", "50000"]);
+    const status = await logThenSignal(p, db, signal, 20_000);
+    await assertGracefulStop(p, status, db);
+  });
+}
+
+Deno.test("the default database path is ./data/edgelog.db with owner-only permissions", async () => {
+  await using dir = await tempDir();
+  const p = spawnLogger(["--sim-rate", "1000"], { cwd: dir.path });
+  const db = join(dir.path, "data", "edgelog.db");
+  const status = await logThenSignal(p, db, "SIGTERM", 100);
+  await assertGracefulStop(p, status, db);
+  assert.equal(Deno.statSync(db).mode! & 0o777, 0o600);
+  assert.equal(Deno.statSync(join(dir.path, "data")).mode! & 0o777, 0o700);
+});
+
+Deno.test("SIGTERM as PID 1 of a fresh PID namespace stops cleanly", { ignore: !isRoot() }, async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "20000"], {
+    prefix: ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"],
+  });
+  const start = await p.waitUntilLogging();
+  assert.equal(start.pid, 1, "edgelog is PID 1 inside the namespace");
+  await waitFor(() => countReadings(db) >= 5000);
+  // Signal the namespace's PID 1 (unshare forks it as its only child).
+  const pid1 = await childPid(p.pid);
+  Deno.kill(pid1, "SIGTERM");
+  const status = await p.exited();
+  await assertGracefulStop(p, status, db);
+});
+
+Deno.test("SIGTERM during start-up, before the database is open, exits 0 and loses nothing", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "1000"]);
+  // As soon as the program has its handler installed (SigCgt in /proc), ask it to stop.
+  await waitFor(() => catchesSignal(p.pid, 15));
+  p.kill("SIGTERM");
+  const status = await p.exited();
+  assert.equal(status.code, 0, p.stderrLines.join("\n"));
+  const final = p.finalRecord();
+  assert.ok(final);
+  assert.equal(final.stored, final.taken);
+  let rows = 0;
+  try {
+    rows = countReadings(db);
+  } catch { /* the database was never created: nothing was taken */ }
+  assert.equal(rows, final.stored);
+});
+
+Deno.test("a second SIGTERM during shutdown still commits and closes", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "100000"]);
+  await p.waitUntilLogging();
+  await waitFor(() => countReadings(db) >= 10_000);
+  p.kill("SIGTERM");
+  p.kill("SIGTERM");
+  const status = await p.exited();
+  await assertGracefulStop(p, status, db);
+});
+
+Deno.test("SIGKILL leaves an intact database and the next run appends to it", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const first = spawnLogger(["--db", db, "--sim-rate", "50000"]);
+  await first.waitUntilLogging();
+  await waitFor(() => countReadings(db) >= 10_000);
+  first.kill("SIGKILL");
+  const killed = await first.exited();
+  assert.equal(killed.signal, "SIGKILL");
+  assert.equal(integrityCheck(db), "ok");
+  const survived = countReadings(db);
+  assert.ok(survived >= 10_000);
+
+  const second = spawnLogger(["--db", db, "--sim-rate", "5000"]);
+  const status = await logThenSignal(second, db, "SIGTERM", survived + 1000);
+  assert.equal(status.code, 0, second.stderrLines.join("\n"));
+  const final = second.finalRecord()!;
+  assert.equal(final.stored, final.taken);
+  assert.equal(countReadings(db), survived + final.stored, "old rows kept, new rows appended");
+  assert.equal(integrityCheck(db), "ok");
+  assert.equal(walSize(db), 0);
+});
+
+Deno.test("a second writer on the same database exits 3 naming the first, which keeps logging", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const first = spawnLogger(["--db", db, "--sim-rate", "2000"]);
+  await first.waitUntilLogging();
+  const second = await runOnce(["--db", db]);
+  assert.equal(second.code, 3);
+  assert.match(second.stderr, new RegExp(`another edgelog \\(pid ${first.pid}\\)`));
+  const before = countReadings(db);
+  await waitFor(() => countReadings(db) > before + 500);
+  first.kill("SIGTERM");
+  const status = await first.exited();
+  await assertGracefulStop(first, status, db);
+});
+
+Deno.test("readers on their own connections work while the logger writes", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "50000"]);
+  await p.waitUntilLogging();
+  let last = 0;
+  for (let i = 0; i < 50; i++) {
+    const n = countReadings(db);
+    assert.ok(n >= last, "row count never goes backwards");
+    last = n;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  p.kill("SIGTERM");
+  await assertGracefulStop(p, await p.exited(), db);
+});
+
+Deno.test("a bad flag exits 2 with a message naming it, and creates nothing", async () => {
+  await using dir = await tempDir();
+  const r = await runOnce(["--commit-interval", "soon", "--sim-rate=-5"], { cwd: dir.path });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--commit-interval/);
+  assert.match(r.stderr, /--sim-rate/);
+  const unknown = await runOnce(["--no-such-flag"], { cwd: dir.path });
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no-such-flag/);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("--version and --help exit 0", async () => {
+  const v = await runOnce(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^edgelog \d+\.\d+\.\d+/);
+  const h = await runOnce(["--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--commit-interval/);
+  assert.match(h.stdout, /EDGELOG_DB/);
+});
+
+/** True when /proc says `pid` has a handler installed for signal number `sig`. */
+export function catchesSignal(pid: number, sig: number): boolean {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
+    return m !== null && ((BigInt("0x" + m[1]) >> BigInt(sig - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/** The single child of `pid` (unshare --fork's child is the namespace's PID 1). */
+export async function childPid(pid: number): Promise<number> {
+  let child = 0;
+  await waitFor(() => {
+    try {
+      const kids = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+      child = Number(kids.split(/\s+/)[0]);
+      return child > 0;
+    } catch {
+      return false;
+    }
+  });
+  return child;
+}
