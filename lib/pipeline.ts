@@ -10,6 +10,9 @@
  */
 
 import type { Reading, Store } from "./store.ts";
+
+/** The part of {@link Store} the pipeline needs: commit `readings[from..to)` in one transaction. */
+export type BatchWriter = Pick<Store, "append">;
 import { isTransientWriteError } from "./store.ts";
 
 /** The counters edgelog reports in its stats and final log record. */
@@ -53,7 +56,7 @@ export type Emit = (readings: readonly Reading[]) => number;
 
 /** The buffer and group-commit loop in front of one {@link Store}. */
 export class Pipeline {
-  readonly #store: Store;
+  readonly #store: BatchWriter;
   readonly #options:
     & Required<Pick<PipelineOptions, "commitIntervalMs" | "batchSize" | "bufferSize" | "now">>
     & PipelineOptions;
@@ -77,7 +80,7 @@ export class Pipeline {
     lastCommitAt: 0,
   };
 
-  constructor(store: Store, options: PipelineOptions) {
+  constructor(store: BatchWriter, options: PipelineOptions) {
     this.#store = store;
     this.#options = { now: () => performance.now(), ...options };
   }

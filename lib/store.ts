@@ -236,6 +236,13 @@ export class Store {
     return { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
   }
 
+  /** The value of a pragma on the writer's own connection (for diagnostics and tests). */
+  pragma(name: string): unknown {
+    if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid pragma name ${name}`);
+    const row = this.#db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : Object.values(row)[0];
+  }
+
   /** Closes the connection and releases the writer lock; idempotent. */
   close(): void {
     if (this.#closed) return;

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import {
+  ConfigError,
+  DEFAULT_RUN_CONFIG,
+  envName,
+  type Invocation,
+  parseDurationMs,
+  parseInvocation,
+} from "../lib/config.ts";
+
+function parse(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): Invocation {
+  return parseInvocation({
+    args,
+    env: (name) => env[name],
+    readTextFile: (path) => {
+      if (!(path in files)) throw new Deno.errors.NotFound(`no such file ${path}`);
+      return files[path];
+    },
+  });
+}
+
+function runConfig(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}) {
+  const inv = parse(args, env, files);
+  assert.equal(inv.command, "run");
+  return (inv as Extract<Invocation, { command: "run" }>).config;
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
+    return [...e.problems];
+  }
+  assert.fail("expected a ConfigError");
+}
+
+Deno.test("no arguments runs the logger with the documented defaults", () => {
+  assert.deepEqual(runConfig([]), DEFAULT_RUN_CONFIG);
+  assert.equal(DEFAULT_RUN_CONFIG.db, "./data/edgelog.db");
+  assert.equal(DEFAULT_RUN_CONFIG.commitIntervalMs, 250);
+  assert.equal(DEFAULT_RUN_CONFIG.batchSize, 5000);
+  assert.equal(DEFAULT_RUN_CONFIG.shutdownTimeoutMs, 8000);
+});
+
+Deno.test("precedence is defaults < config file < environment < flags", () => {
+  const files = { "/etc/edgelog.json": JSON.stringify({ "sim-rate": 100, "batch-size": 10, durability: "normal" }) };
+  const env = { EDGELOG_SIM_RATE: "200", EDGELOG_BATCH_SIZE: "20" };
+  const c = runConfig(["--config", "/etc/edgelog.json", "--sim-rate", "300"], env, files);
+  assert.equal(c.simRate, 300, "flag beats env and file");
+  assert.equal(c.batchSize, 20, "env beats file");
+  assert.equal(c.durability, "normal", "file beats default");
+  assert.equal(c.commitIntervalMs, 250, "default when nobody sets it");
+});
+
+Deno.test("the config file can also be named by EDGELOG_CONFIG", () => {
+  const c = runConfig([], { EDGELOG_CONFIG: "/c.json" }, { "/c.json": '{"db": "/var/lib/edgelog/x.db"}' });
+  assert.equal(c.db, "/var/lib/edgelog/x.db");
+});
+
+Deno.test("every invalid field is reported at once, each naming its origin", () => {
+  const files = { "/c.json": JSON.stringify({ "batch-size": 0, "no-such": 1 }) };
+  const p = problems(() =>
+    runConfig(["--config", "/c.json", "--durability", "maybe", "--commit-interval", "soon"], {
+      EDGELOG_SIM_RATE: "fast",
+    }, files)
+  );
+  assert.equal(p.length, 5, p.join("\n"));
+  assert.ok(p.some((l) => l.startsWith('config file /c.json: "batch-size"') && /between 1 and/.test(l)));
+  assert.ok(p.some((l) => /unknown setting "no-such"/.test(l)));
+  assert.ok(p.some((l) => l.startsWith("environment EDGELOG_SIM_RATE")));
+  assert.ok(p.some((l) => l.startsWith("--durability") && /full, normal/.test(l)));
+  assert.ok(p.some((l) => l.startsWith("--commit-interval")));
+});
+
+Deno.test("unknown flags, commands and stray arguments are usage errors", () => {
+  assert.match(problems(() => parse(["--frobnicate"]))[0], /frobnicate/);
+  assert.match(problems(() => parse(["destroy"]))[0], /unknown command 'destroy'/);
+  assert.match(problems(() => parse(["run", "extra"]))[0], /unexpected argument 'extra'/);
+});
+
+Deno.test("a missing or malformed config file is a clear error", () => {
+  assert.match(problems(() => parse(["--config", "/nope.json"]))[0], /config file \/nope\.json: cannot read it/);
+  assert.match(problems(() => parse(["--config", "/bad.json"], {}, { "/bad.json": "{" }))[0], /not valid JSON/);
+  assert.match(problems(() => parse(["--config", "/arr.json"], {}, { "/arr.json": "[]" }))[0], /JSON object/);
+});
+
+Deno.test("durations accept bare numbers in the field's unit and explicit units", () => {
+  assert.equal(runConfig(["--commit-interval", "100"]).commitIntervalMs, 100);
+  assert.equal(runConfig(["--commit-interval", "1.5s"]).commitIntervalMs, 1500);
+  assert.equal(runConfig(["--checkpoint-interval", "30"]).checkpointIntervalMs, 30_000);
+  assert.equal(runConfig(["--checkpoint-interval", "2m"]).checkpointIntervalMs, 120_000);
+  assert.equal(runConfig(["--shutdown-timeout", "500ms"]).shutdownTimeoutMs, 500);
+  assert.equal(parseDurationMs("30d", "s"), 30 * 86_400_000);
+  assert.throws(() => parseDurationMs("-1s", "s"));
+  assert.throws(() => parseDurationMs("1 fortnight", "s"));
+});
+
+Deno.test("JSON config values may be numbers or strings", () => {
+  const c = runConfig(["--config", "/c.json"], {}, { "/c.json": '{"sim-rate": "50", "commit-interval": 100}' });
+  assert.equal(c.simRate, 50);
+  assert.equal(c.commitIntervalMs, 100);
+});
+
+Deno.test("help and version are recognised as flags and as commands", () => {
+  assert.equal(parse(["--help"]).command, "help");
+  assert.equal(parse(["-h"]).command, "help");
+  assert.equal(parse(["help"]).command, "help");
+  assert.equal(parse(["--version"]).command, "version");
+  assert.equal(parse(["version"]).command, "version");
+});
+
+Deno.test("environment names are EDGELOG_ plus the flag in upper snake case", () => {
+  assert.equal(envName("commit-interval"), "EDGELOG_COMMIT_INTERVAL");
+  assert.equal(runConfig([], { EDGELOG_LOG_FORMAT: "JSON" }).logFormat, "json");
+});

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DEFAULT_RUN_CONFIG, type RunConfig } from "../lib/config.ts";
+import { runLogger, StopSignal } from "../lib/lifecycle.ts";
+import { setupLogging } from "../lib/log.ts";
+import type { Emit } from "../lib/pipeline.ts";
+import type { Source } from "../lib/sources/source.ts";
+import { countReadings, integrityCheck, tempDir, walSize } from "./_helpers.ts";
+
+const logged: Record<string, unknown>[] = [];
+setupLogging({
+  format: "json",
+  level: "debug",
+  write: (bytes) => logged.push(JSON.parse(new TextDecoder().decode(bytes))),
+});
+
+/** A source that emits `perCall` readings on every `pump()` and records lifecycle events. */
+class ScriptedSource implements Source {
+  readonly name = "scripted";
+  emit: Emit | undefined;
+  events: string[];
+  #n = 0;
+  ended?: Promise<void>;
+  endNow: () => void = () => {};
+  constructor(events: string[], endable = false) {
+    this.events = events;
+    if (endable) this.ended = new Promise((resolve) => this.endNow = resolve);
+  }
+  start(emit: Emit) {
+    this.events.push("source started");
+    this.emit = emit;
+  }
+  pump(n: number) {
+    const rs = Array.from({ length: n }, () => ({ sensor: "x", ts: 1_700_000_000_000 + this.#n, value: this.#n++ }));
+    return this.emit!(rs);
+  }
+  stop() {
+    this.events.push("source stopped");
+    this.emit = undefined;
+  }
+}
+
+function config(db: string, overrides: Partial<RunConfig> = {}): RunConfig {
+  return { ...DEFAULT_RUN_CONFIG, db, commitIntervalMs: 60_000, ...overrides };
+}
+
+Deno.test("a stop request commits every reading taken, after the sources stopped, then checkpoints", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const events: string[] = [];
+  const source = new ScriptedSource(events);
+  const stop = new StopSignal();
+  const run = runLogger(config(db), stop, { version: "test", createSources: () => [source] });
+  while (!source.emit) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(source.pump(12_345), 12_345);
+  assert.equal(countReadings(db), 0, "the long commit interval has not fired yet");
+  stop.request("test");
+  assert.equal(await run, 0);
+  assert.deepEqual(events, ["source started", "source stopped"]);
+  assert.equal(countReadings(db), 12_345);
+  assert.equal(walSize(db), 0);
+  assert.equal(integrityCheck(db), "ok");
+  const final = logged.findLast((r) => typeof r.taken === "number")!;
+  assert.equal(final.taken, 12_345);
+  assert.equal(final.stored, 12_345);
+  assert.deepEqual(final.checkpoint && (final.checkpoint as { busy: number }).busy, 0);
+});
+
+Deno.test("a stop requested before start-up finishes opens nothing and exits 0", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "never.db");
+  const stop = new StopSignal();
+  stop.request("SIGTERM");
+  assert.equal(await runLogger(config(db), stop, { version: "test", createSources: () => [] }), 0);
+  assert.throws(() => Deno.statSync(db), Deno.errors.NotFound);
+});
+
+Deno.test("when every source has ended the logger stops by itself with everything committed", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const source = new ScriptedSource([], true);
+  const run = runLogger(config(db), new StopSignal(), { version: "test", createSources: () => [source] });
+  while (!source.emit) await new Promise((r) => setTimeout(r, 1));
+  source.pump(100);
+  source.endNow();
+  assert.equal(await run, 0);
+  assert.equal(countReadings(db), 100);
+});

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { type BatchWriter, Pipeline } from "../lib/pipeline.ts";
+import type { Reading } from "../lib/store.ts";
+
+/** A writer that records committed groups and can be told to fail. */
+class FakeWriter implements BatchWriter {
+  groups: Reading[][] = [];
+  failWith: Error | undefined;
+  append(readings: readonly Reading[], from = 0, to = readings.length): void {
+    if (this.failWith) throw this.failWith;
+    this.groups.push(readings.slice(from, to));
+  }
+  get stored(): Reading[] {
+    return this.groups.flat();
+  }
+}
+
+const sqliteError = (errcode: number) => Object.assign(new Error(`sqlite error ${errcode}`), { errcode });
+const r = (i: number): Reading => ({ sensor: "s", ts: i, value: i });
+const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => r(from + i));
+
+Deno.test("flush commits in groups of at most batchSize, in order", () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 4, bufferSize: 100 });
+  assert.equal(p.emit(many(10)), 10);
+  assert.equal(p.flush(), true);
+  assert.deepEqual(w.groups.map((g) => g.length), [4, 4, 2]);
+  assert.deepEqual(w.stored.map((x) => x.ts), [...Array(10).keys()]);
+  assert.equal(p.counters.taken, 10);
+  assert.equal(p.counters.stored, 10);
+  assert.equal(p.counters.commits, 3);
+});
+
+Deno.test("a full buffer drops and counts what does not fit", () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 100, bufferSize: 5 });
+  assert.equal(p.emit(many(3)), 3);
+  assert.equal(p.emit(many(4, 3)), 2);
+  assert.equal(p.room, 0);
+  assert.deepEqual(p.counters, { ...p.counters, taken: 5, dropped: 2 });
+  p.flush();
+  assert.deepEqual(w.stored.map((x) => x.ts), [0, 1, 2, 3, 4]);
+});
+
+Deno.test("a transient write error keeps the readings, in order, and the next flush stores them", () => {
+  const w = new FakeWriter();
+  const errors: [unknown, boolean][] = [];
+  let recovered = 0;
+  const p = new Pipeline(w, {
+    commitIntervalMs: 1000,
+    batchSize: 3,
+    bufferSize: 100,
+    onCommitError: (e, t) => errors.push([e, t]),
+    onRecovered: (n) => recovered = n,
+  });
+  p.emit(many(5));
+  w.failWith = sqliteError(13); // SQLITE_FULL
+  assert.equal(p.flush(), false);
+  assert.equal(p.flush(), false);
+  assert.equal(p.pendingCount, 5);
+  p.emit(many(2, 5));
+  w.failWith = undefined;
+  assert.equal(p.flush(), true);
+  assert.deepEqual(w.stored.map((x) => x.ts), [0, 1, 2, 3, 4, 5, 6]);
+  assert.equal(errors.length, 2);
+  assert.equal(errors[0][1], true, "SQLITE_FULL is transient");
+  assert.equal(recovered, 2);
+  assert.equal(p.counters.commitErrors, 2);
+  assert.equal(p.counters.stored, 7);
+});
+
+Deno.test("a failure in a later group keeps only the uncommitted rest", () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 2, bufferSize: 100 });
+  p.emit(many(5));
+  let calls = 0;
+  const real = w.append.bind(w);
+  w.append = (rs, from, to) => {
+    if (++calls === 2) throw sqliteError(10); // SQLITE_IOERR on the second group
+    real(rs, from, to);
+  };
+  assert.equal(p.flush(), false);
+  assert.equal(p.counters.stored, 2);
+  assert.equal(p.pendingCount, 3);
+  assert.equal(p.flush(), true);
+  assert.deepEqual(w.stored.map((x) => x.ts), [0, 1, 2, 3, 4]);
+});
+
+Deno.test("a corruption error is fatal: flush stops trying and waiters learn it", async () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 10, bufferSize: 100 });
+  p.emit(many(3));
+  const waiting = p.waitStored();
+  w.failWith = sqliteError(11); // SQLITE_CORRUPT
+  assert.equal(p.flush(), false);
+  assert.ok(p.fatalError);
+  w.failWith = undefined;
+  assert.equal(p.flush(), false, "no further writes after a fatal error");
+  assert.equal(await waiting, false);
+});
+
+Deno.test("waitStored resolves once the readings emitted before it are committed", async () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 10, bufferSize: 100 });
+  p.emit(many(3));
+  let done = false;
+  const waiting = p.waitStored().then((ok) => (done = ok));
+  await Promise.resolve();
+  assert.equal(done, false);
+  p.flush();
+  assert.equal(await waiting, true);
+  assert.equal(await p.waitStored(), true, "nothing pending resolves at once");
+});
+
+Deno.test("the commit timer commits within the interval, and a full batch commits at once", async () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 30, batchSize: 50, bufferSize: 1000 });
+  p.start();
+  try {
+    p.emit(many(3));
+    assert.equal(await p.waitStored(), true);
+    p.emit(many(50, 3)); // reaches batchSize: committed on the next turn, not after the interval
+    assert.equal(await p.waitStored(), true);
+    assert.equal(w.stored.length, 53);
+  } finally {
+    p.close();
+  }
+});

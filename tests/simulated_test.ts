@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import type { Reading } from "../lib/store.ts";
+import { SimulatedSource } from "../lib/sources/simulated.ts";
+
+function fixture(rate: number, sensors: number) {
+  let now = 1_700_000_000_000;
+  let seed = 1;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const got: Reading[] = [];
+  const src = new SimulatedSource({ ratePerSecond: rate, sensors, now: () => now, random, tickMs: 1_000_000 });
+  src.start((rs) => {
+    got.push(...rs);
+    return rs.length;
+  });
+  return { src, got, advance: (ms: number) => (now += ms) };
+}
+
+Deno.test("the simulated source produces exactly its rate, spread over the elapsed time", () => {
+  const { src, got, advance } = fixture(1000, 3);
+  try {
+    for (let i = 0; i < 100; i++) {
+      advance(10);
+      src.tick();
+    }
+    assert.equal(got.length, 1000, "1 s at 1000/s");
+    assert.deepEqual(new Set(got.map((r) => r.sensor)), new Set(["temperature-1", "humidity-1", "pressure-1"]));
+    for (let i = 1; i < got.length; i++) assert.ok(got[i].ts >= got[i - 1].ts, "timestamps never go backwards");
+    assert.equal(got.at(-1)!.ts, 1_700_000_001_000);
+  } finally {
+    src.stop();
+  }
+});
+
+Deno.test("simulated values stay within plausible ranges", () => {
+  const { src, got, advance } = fixture(100_000, 6);
+  try {
+    for (let i = 0; i < 20; i++) {
+      advance(100);
+      src.tick();
+    }
+    const units = new Map(got.map((r) => [r.sensor, r.unit]));
+    assert.equal(units.get("temperature-2"), "°C");
+    for (const r of got) {
+      if (r.sensor.startsWith("temperature")) assert.ok(r.value >= -20 && r.value <= 50);
+      if (r.sensor.startsWith("humidity")) assert.ok(r.value >= 0 && r.value <= 100);
+      if (r.sensor.startsWith("pressure")) assert.ok(r.value >= 950 && r.value <= 1050);
+      assert.ok(Number.isFinite(r.value));
+    }
+  } finally {
+    src.stop();
+  }
+});
+
+Deno.test("after a long stall the source catches up at most one second of readings", () => {
+  const { src, got, advance } = fixture(1000, 1);
+  try {
+    advance(60_000);
+    src.tick();
+    assert.equal(got.length, 1000);
+    advance(10);
+    src.tick();
+    assert.equal(got.length, 1010, "then continues at its rate");
+  } finally {
+    src.stop();
+  }
+});
+
+Deno.test("a stopped source emits nothing", () => {
+  const { src, got, advance } = fixture(1000, 1);
+  src.stop();
+  advance(1000);
+  assert.equal(src.tick(), 0);
+  assert.equal(got.length, 0);
+});

@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { DatabaseError, LockedError } from "../lib/errors.ts";
+import { APPLICATION_ID, type Reading, SCHEMA_VERSION, Store } from "../lib/store.ts";
+import { countReadings, integrityCheck, sha256File, tempDir, walSize, withDb } from "./_helpers.ts";
+
+function readings(n: number, sensors = 3, t0 = 1_700_000_000_000): Reading[] {
+  return Array.from({ length: n }, (_, i) => ({ sensor: `s${i % sensors}`, ts: t0 + i, value: i / 2, unit: "°C" }));
+}
+
+function pragma(db: string, name: string): unknown {
+  // A separate connection sees only persistent pragmas; per-connection ones are checked in-process.
+  return withDb(db, (c) => Object.values(c.prepare(`PRAGMA ${name}`).get() as object)[0]);
+}
+
+Deno.test("open creates the database in WAL mode with the edgelog schema", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "sub", "e.db");
+  const store = Store.open(path, { durability: "full" });
+  store.close();
+  assert.equal(pragma(path, "journal_mode"), "wal");
+  assert.equal(pragma(path, "user_version"), SCHEMA_VERSION);
+  assert.equal(pragma(path, "application_id"), APPLICATION_ID);
+  const tables = withDb(path, (c) => c.prepare("SELECT name FROM sqlite_schema WHERE type='table' ORDER BY name").all())
+    .map((r) => (r as { name: string }).name);
+  assert.deepEqual(tables, ["forward_cursors", "readings", "sensors"]);
+  assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+});
+
+Deno.test("opening an existing database again is idempotent and keeps its rows", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  let store = Store.open(path, { durability: "normal" });
+  store.append(readings(10));
+  store.close();
+  store = Store.open(path, { durability: "full" });
+  store.append(readings(5));
+  store.close();
+  assert.equal(countReadings(path), 15);
+  assert.equal(withDb(path, (c) => (c.prepare("SELECT count(*) n FROM sensors").get() as { n: number }).n), 3);
+});
+
+Deno.test("append commits a batch in one transaction, with sensors and units", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  store.append(readings(1000, 7)); // exercises the 128-row statement and the single-row tail
+  store.append(readings(10, 7), 2, 5);
+  store.close();
+  assert.equal(countReadings(path), 1003);
+  const rows = withDb(
+    path,
+    (c) =>
+      c.prepare(
+        "SELECT s.name, s.unit, r.ts, r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id",
+      )
+        .all(),
+  ) as { name: string; unit: string; ts: number; value: number }[];
+  assert.deepEqual({ ...rows[999] }, { name: "s5", unit: "°C", ts: 1_700_000_000_999, value: 499.5 });
+  assert.deepEqual(rows.slice(1000).map((r) => r.name), ["s2", "s3", "s4"]);
+});
+
+Deno.test("a failed batch stores nothing of the batch and forgets sensors it created", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  const bad: Reading[] = [{ sensor: "new", ts: 1, value: 1 }, {
+    sensor: "new",
+    ts: 2,
+    value: null as unknown as number,
+  }];
+  assert.throws(() => store.append(bad));
+  store.append([{ sensor: "new", ts: 3, value: 3 }]);
+  store.close();
+  assert.equal(countReadings(path), 1);
+  assert.equal(integrityCheck(path), "ok");
+});
+
+Deno.test("durability sets synchronous FULL or NORMAL on the writer connection", async () => {
+  await using dir = await tempDir();
+  for (const [durability, expected] of [["full", 2], ["normal", 1]] as const) {
+    const path = join(dir.path, `${durability}.db`);
+    const store = Store.open(path, { durability });
+    // Read the writer's own setting through a statement on its connection.
+    const sync = pragmaOfStore(store, "synchronous");
+    assert.equal(sync, expected);
+    assert.equal(pragmaOfStore(store, "foreign_keys"), 1);
+    assert.equal(pragmaOfStore(store, "wal_autocheckpoint"), 1000);
+    store.close();
+  }
+});
+
+/** Reads a pragma on the store's own connection (per-connection settings). */
+function pragmaOfStore(store: Store, name: string): unknown {
+  return store.pragma(name);
+}
+
+Deno.test("checkpointTruncate copies the WAL into the database and empties it", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  store.append(readings(5000));
+  assert.ok(walSize(path) > 0);
+  const result = store.checkpointTruncate();
+  assert.equal(result.busy, 0);
+  assert.ok(result.log > 0 && result.checkpointed === result.log, JSON.stringify(result));
+  assert.equal(walSize(path), 0);
+  store.close();
+});
+
+Deno.test("a second Store on the same file is refused with LockedError naming the pid", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  try {
+    assert.throws(
+      () => Store.open(path, { durability: "full" }),
+      (e) => e instanceof LockedError && e.message.includes(`pid ${Deno.pid}`),
+    );
+  } finally {
+    store.close();
+  }
+  Store.open(path, { durability: "full" }).close(); // released on close
+});
+
+Deno.test("a directory, a non-SQLite file, a truncated or foreign database are refused untouched", async () => {
+  await using dir = await tempDir();
+  const cases: [string, () => void, RegExp][] = [];
+  const asDir = join(dir.path, "isdir");
+  Deno.mkdirSync(asDir);
+  cases.push([asDir, () => {}, /is a directory/]);
+
+  const random = join(dir.path, "random.db");
+  Deno.writeFileSync(random, crypto.getRandomValues(new Uint8Array(8192)));
+  cases.push([random, () => {}, /not a SQLite database/]);
+
+  const truncated = join(dir.path, "truncated.db");
+  const s = Store.open(truncated, { durability: "full" });
+  s.append(readings(20_000));
+  s.checkpointTruncate();
+  s.close();
+  const full = Deno.readFileSync(truncated);
+  Deno.writeFileSync(truncated, full.subarray(0, Math.floor(full.length / 2 / 4096) * 4096));
+  cases.push([truncated, () => {}, /truncated/]);
+
+  const foreign = join(dir.path, "foreign.db");
+  const f = new DatabaseSync(foreign);
+  f.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers(name) VALUES ('x')");
+  f.close();
+  cases.push([foreign, () => {}, /not an edgelog database \(it has tables customers\)/]);
+
+  const otherApp = join(dir.path, "other.db");
+  const o = new DatabaseSync(otherApp);
+  o.exec("PRAGMA application_id = 1234");
+  o.close();
+  cases.push([otherApp, () => {}, /another application/]);
+
+  const newer = join(dir.path, "newer.db");
+  Store.open(newer, { durability: "full" }).close();
+  const n = new DatabaseSync(newer);
+  n.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+  n.close();
+  cases.push([newer, () => {}, /newer edgelog/]);
+
+  for (const [path, , message] of cases) {
+    const before = Deno.statSync(path).isFile ? await sha256File(path) : "dir";
+    assert.throws(
+      () => Store.open(path, { durability: "full" }),
+      (e) => e instanceof DatabaseError && message.test(e.message),
+      path,
+    );
+    const after = Deno.statSync(path).isFile ? await sha256File(path) : "dir";
+    assert.equal(after, before, `${path} was not modified`);
+  }
+});
