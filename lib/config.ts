@@ -146,7 +146,7 @@ const RUN_FIELDS: readonly Field[] = [
     key: "bufferSize",
     name: "buffer-size",
     parse: integer(1, 10_000_000),
-    help: "readings held in memory waiting for the writer; beyond it sources drop (default 200000)",
+    help: "readings held in memory waiting for the writer; beyond it sources drop (default 50000)",
   },
   {
     key: "checkpointIntervalMs",
@@ -210,7 +210,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   durability: "full",
   commitIntervalMs: 250,
   batchSize: 5000,
-  bufferSize: 200_000,
+  bufferSize: 50_000,
   checkpointIntervalMs: 60_000,
   shutdownTimeoutMs: 8_000,
   simRate: 10,

@@ -235,7 +235,10 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
 
   // 2. Every reading already taken is committed (retrying a failing disk until the deadline).
   pipeline.stopTimers();
-  while (!pipeline.flush() && pipeline.fatalError === undefined && remaining() > RETRY_MS) await sleep(RETRY_MS);
+  const oneGroup = Number.MAX_SAFE_INTEGER; // one transaction, one fsync, for the whole drain
+  while (!pipeline.flush(oneGroup) && pipeline.fatalError === undefined && remaining() > RETRY_MS) {
+    await sleep(RETRY_MS);
+  }
 
   // 3. (Forwarders get their bounded flush here once they exist; skipped when hurried.)
 

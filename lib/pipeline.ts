@@ -102,6 +102,14 @@ export class Pipeline {
     return n;
   };
 
+  /**
+   * Counts readings a sampler skipped because the buffer was full (it checked {@link room} and
+   * did not produce them), as `dropped`.
+   */
+  countSkipped(n: number): void {
+    this.counters.dropped += n;
+  }
+
   /** Free places in the buffer now (push sources use it for back-pressure). */
   get room(): number {
     return this.#options.bufferSize - this.#pending.length;
@@ -126,19 +134,20 @@ export class Pipeline {
   }
 
   /**
-   * Commits everything pending, in groups of at most `batchSize`. Returns true when the buffer
-   * is empty afterwards; false when a commit failed (the readings stay pending).
+   * Commits everything pending, in groups of at most `groupSize` (default `batchSize`; the final
+   * drain at shutdown uses one group, so one fsync). Returns true when the buffer is empty
+   * afterwards; false when a commit failed (the readings stay pending).
    */
-  flush(): boolean {
+  flush(groupSize: number = this.#options.batchSize): boolean {
     if (this.#fatal !== undefined) return false;
     const batch = this.#pending;
     if (batch.length === 0) return true;
     this.#pending = [];
-    const { batchSize, now } = this.#options;
+    const { now } = this.#options;
     let i = 0;
     try {
       while (i < batch.length) {
-        const end = Math.min(i + batchSize, batch.length);
+        const end = Math.min(i + groupSize, batch.length);
         const t0 = now();
         this.#store.append(batch, i, end);
         const ms = now() - t0;

@@ -29,6 +29,14 @@ export interface SourceContext {
  * const sources = createSources(config, { pipeline });
  * ```
  */
-export function createSources(config: RunConfig, _context: SourceContext): Source[] {
-  return [new SimulatedSource({ ratePerSecond: config.simRate, sensors: config.simSensors })];
+export function createSources(config: RunConfig, context: SourceContext): Source[] {
+  const { pipeline } = context;
+  return [
+    new SimulatedSource({
+      ratePerSecond: config.simRate,
+      sensors: config.simSensors,
+      room: () => pipeline.room,
+      onSkipped: (n) => pipeline.countSkipped(n),
+    }),
+  ];
 }

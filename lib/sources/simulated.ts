@@ -22,6 +22,13 @@ export interface SimulatedOptions {
   now?: () => number;
   /** Random source in [0, 1); injectable for tests. */
   random?: () => number;
+  /**
+   * Free places in the buffer. A sampler does not produce readings that cannot be taken: it
+   * skips them and reports them through `onSkipped` (counted as dropped).
+   */
+  room?: () => number;
+  /** Called with the number of readings skipped because the buffer was full. */
+  onSkipped?: (n: number) => void;
 }
 
 interface Kind {
@@ -49,6 +56,8 @@ export class SimulatedSource implements Source {
   readonly #tickMs: number;
   readonly #now: () => number;
   readonly #random: () => number;
+  readonly #room: () => number;
+  readonly #onSkipped: (n: number) => void;
   readonly #names: string[];
   readonly #kinds: Kind[];
   readonly #values: number[];
@@ -64,6 +73,8 @@ export class SimulatedSource implements Source {
     this.#tickMs = options.tickMs ?? 10;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#room = options.room ?? (() => Infinity);
+    this.#onSkipped = options.onSkipped ?? (() => {});
     this.#names = [];
     this.#kinds = [];
     this.#values = [];
@@ -100,17 +111,26 @@ export class SimulatedSource implements Source {
     let n = due - this.#generated;
     const cap = Math.max(1, Math.ceil(this.#rate * MAX_CATCH_UP_S));
     if (n > cap) {
-      // After a long stall, do not try to make up for all of it at once.
+      // After a long stall, do not try to make up for all of it at once: those samples were
+      // never taken, and count as dropped.
+      this.#onSkipped(n - cap);
       this.#generated = due - cap;
       n = cap;
     }
     if (n <= 0) return 0;
-    const batch: Reading[] = new Array(n);
     const from = this.#lastTs;
     const span = now - from;
+    this.#generated += n;
+    this.#lastTs = now;
+    const room = this.#room();
+    // Sample at most what the buffer can take; the first `skip` samples of this tick are lost.
+    const skip = n > room ? n - Math.max(0, room) : 0;
+    if (skip > 0) this.#onSkipped(skip);
+    if (skip === n) return 0;
+    const batch: Reading[] = [];
     const names = this.#names;
     const sensors = names.length;
-    for (let i = 0; i < n; i++) {
+    for (let i = skip; i < n; i++) {
       const s = this.#next;
       this.#next = s + 1 === sensors ? 0 : s + 1;
       const kind = this.#kinds[s];
@@ -120,11 +140,9 @@ export class SimulatedSource implements Source {
       if (v < kind.min) v = kind.min;
       else if (v > kind.max) v = kind.max;
       this.#values[s] = v;
-      batch[i] = { sensor: names[s], ts: Math.round(from + (span * (i + 1)) / n), value: v, unit: kind.unit };
+      batch.push({ sensor: names[s], ts: Math.round(from + (span * (i + 1)) / n), value: v, unit: kind.unit });
     }
-    this.#generated += n;
-    this.#lastTs = now;
     emit(batch);
-    return n;
+    return batch.length;
   }
 }
