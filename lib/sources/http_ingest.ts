@@ -51,6 +51,9 @@ interface LineError {
   message: string;
 }
 
+/** Rejected lines of one body by reason: how many, and the first one's problem. */
+type Tally = Map<RejectReason, { n: number; message: string; where: string }>;
+
 const OPEN_BRACKET = 0x5b;
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
@@ -130,9 +133,11 @@ export class HttpIngestSource implements Source {
 
     const readings: Reading[] = [];
     const errors: LineError[] = [];
-    const tally = new Map<RejectReason, number>();
+    const tally: Tally = new Map();
     const bad = (reason: RejectReason, message: string, where: { line?: number; index?: number }) => {
-      tally.set(reason, (tally.get(reason) ?? 0) + 1);
+      const seen = tally.get(reason);
+      if (seen) seen.n++;
+      else tally.set(reason, { n: 1, message, where: where.line ? `line ${where.line}` : `element ${where.index}` });
       if (errors.length <= MAX_LISTED_ERRORS) errors.push({ ...where, reason, message });
     };
     const now = this.#now();
@@ -167,7 +172,9 @@ export class HttpIngestSource implements Source {
       lines.push(body);
       lines.end();
     }
-    const rejected = errors.length > MAX_LISTED_ERRORS ? [...tally.values()].reduce((a, b) => a + b, 0) : errors.length;
+    const rejected = errors.length > MAX_LISTED_ERRORS
+      ? [...tally.values()].reduce((sum, t) => sum + t.n, 0)
+      : errors.length;
     if (readings.length === 0 && rejected === 0) {
       return json(400, { error: "no readings in the body", accepted: 0 });
     }
@@ -210,9 +217,9 @@ export class HttpIngestSource implements Source {
     return json(sync ? 200 : 202, { accepted, rejected: 0, committed });
   }
 
-  #count(tally: Map<RejectReason, number>): void {
-    for (const [reason, n] of tally) {
-      this.#options.rejections.reject(reason, "invalid reading in a request body", "POST " + INGEST_PATH, n);
+  #count(tally: Tally): void {
+    for (const [reason, { n, message, where }] of tally) {
+      this.#options.rejections.reject(reason, message, `${where} of a POST ${INGEST_PATH} body`, n);
     }
   }
 }
