@@ -236,3 +236,20 @@ export const FAKE_SYSFS: Readonly<Record<string, string>> = Object.freeze({
   "class/hwmon/hwmon2/power1_input": "4500000\n",
   "class/hwmon/hwmon2/curr1_input": "250\n",
 });
+
+/** Waits for the "HTTP listener on HOST:PORT" record and returns the bound port (for `--listen 127.0.0.1:0`). */
+export async function listenPort(p: LoggerProcess, timeoutMs = 20_000): Promise<number> {
+  const r = await p.waitForRecord((r) => typeof r.port === "number" && typeof r.hostname === "string", timeoutMs);
+  return r.port as number;
+}
+
+/** Rows of `readings` joined with their sensor, in log order. */
+export function readingRows(path: string): { sensor: string; unit: string | null; ts: number; value: number }[] {
+  return withDb(
+    path,
+    (db) =>
+      db.prepare(
+        "SELECT s.name AS sensor, s.unit AS unit, r.ts AS ts, r.value AS value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id",
+      ).all().map((row) => ({ ...row })) as { sensor: string; unit: string | null; ts: number; value: number }[],
+  );
+}

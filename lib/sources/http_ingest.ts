@@ -142,13 +142,23 @@ export class HttpIngestSource implements Source {
     };
     const now = this.#now();
     if (firstNonSpace(body) === OPEN_BRACKET) {
+      let text: string;
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+      } catch {
+        rejections.reject("invalid_utf8", "body is not valid UTF-8", "POST " + INGEST_PATH);
+        return json(400, { error: "body is not valid UTF-8", accepted: 0 });
+      }
       let items: unknown;
       try {
-        items = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+        items = JSON.parse(text);
       } catch (e) {
-        const reason = e instanceof SyntaxError ? "invalid_json" : "invalid_utf8";
-        rejections.reject(reason, "body is not a valid JSON array", "POST " + INGEST_PATH);
-        return json(400, { error: `body is not a valid JSON array: ${(e as Error).message}`, accepted: 0 });
+        // SyntaxError, or RangeError for absurdly deep nesting: either way not a usable array.
+        rejections.reject("invalid_json", "body is not a valid JSON array", "POST " + INGEST_PATH);
+        return json(400, {
+          error: `body is not a valid JSON array: ${(e as Error).message.slice(0, 200)}`,
+          accepted: 0,
+        });
       }
       if (!Array.isArray(items)) {
         rejections.reject("invalid_json", "body is not a JSON array", "POST " + INGEST_PATH);
