@@ -1,6 +1,7 @@
 /**
  * The `http` source: `POST /api/v1/readings` on the shared HTTP listener, with an NDJSON body
- * (one reading per line) or a JSON array of readings.
+ * (one reading per line; any Content-Type but `application/json`) or, with Content-Type
+ * `application/json`, a JSON array of readings.
  *
  * Responses: 202 once the readings are queued, or with `?sync=1` 200 once they are committed;
  * 400 when any line is invalid — the valid lines of such a body are still stored and the
@@ -54,8 +55,6 @@ interface LineError {
 /** Rejected lines of one body by reason: how many, and the first one's problem. */
 type Tally = Map<RejectReason, { n: number; message: string; where: string }>;
 
-const OPEN_BRACKET = 0x5b;
-
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body) + "\n", {
     status,
@@ -87,14 +86,6 @@ async function readLimited(body: ReadableStream<Uint8Array> | null, max: number)
     off += p.length;
   }
   return all;
-}
-
-function firstNonSpace(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b;
-  }
-  return -1;
 }
 
 /** Readings pushed by HTTP clients. */
@@ -141,7 +132,8 @@ export class HttpIngestSource implements Source {
       if (errors.length <= MAX_LISTED_ERRORS) errors.push({ ...where, reason, message });
     };
     const now = this.#now();
-    if (firstNonSpace(body) === OPEN_BRACKET) {
+    const mediaType = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (mediaType === "application/json") {
       let text: string;
       try {
         text = new TextDecoder("utf-8", { fatal: true }).decode(body);

@@ -22,6 +22,7 @@ Deno.test("readings POSTed over HTTP are stored; sync requests are committed bef
 
     const mixed = await fetch(url, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify([{ sensor: "t1", value: 1 }, { sensor: "t1", value: "hot" }, { sensor: "t1", value: 2 }]),
     });
     assert.equal(mixed.status, 400);

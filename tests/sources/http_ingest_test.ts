@@ -92,7 +92,11 @@ Deno.test("a mixed body stores its valid lines and answers 400 listing each reje
 
 Deno.test("JSON array elements are reported by index", async () => {
   await using r = await rig();
-  const res = await fetch(r.url, { method: "POST", body: JSON.stringify([{ sensor: "a", value: 1 }, { sensor: "" }]) });
+  const res = await fetch(r.url, {
+    method: "POST",
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: JSON.stringify([{ sensor: "a", value: 1 }, { sensor: "" }]),
+  });
   assert.equal(res.status, 400);
   const answer = await res.json();
   assert.deepEqual(answer.errors, [{ index: 1, reason: "missing_field", message: 'missing field "value"' }]);
