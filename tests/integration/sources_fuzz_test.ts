@@ -85,6 +85,43 @@ Deno.test(`hundreds of random and malformed HTTP bodies: every answer is exact a
         expectedRejected++;
         return;
       }
+      if (kind === 18) {
+        // A JSON array: valid readings mixed with invalid elements, reported by index.
+        const invalid = [
+          { sensor: "t", value: "x" },
+          { sensor: "", value: 1 },
+          42,
+          null,
+          { value: 1 },
+          {
+            sensor: "t",
+            value: 1,
+            ts: 0,
+          },
+          { sensor: "t", value: 1, more: true },
+          [1],
+        ];
+        const items = Array.from(
+          { length: 1 + f.int(50) },
+          () =>
+            f.int(3) === 0
+              ? { v: false, x: invalid[f.int(invalid.length)] }
+              : { v: true, x: JSON.parse(new TextDecoder().decode(f.valid())) },
+        );
+        const bad = items.flatMap((it, i) => (it.v ? [] : [i]));
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(items.map((it) => it.x)),
+        });
+        const answer = await res.json();
+        assert.equal(res.status, bad.length === 0 ? 202 : 400, seedNote);
+        assert.equal(answer.accepted, items.length - bad.length, seedNote);
+        if (bad.length > 0) assert.deepEqual(answer.errors.map((e: { index: number }) => e.index), bad, seedNote);
+        expectedStored += items.length - bad.length;
+        expectedRejected += bad.length;
+        return;
+      }
       // An NDJSON body: random lines, some bodies all valid.
       const lines = Array.from({ length: 1 + f.int(60) }, () => f.line(kind < 6 ? 1 : 0.6));
       const body = concatBytes(lines.flatMap((l) => [l.bytes, f.newline()]));
