@@ -227,6 +227,9 @@ export class ExecSource implements Source {
         if (done) break;
         outBytes += value.length;
         if (spec.mode === "interval" && outBytes > spec.maxOutputBytes) {
+          // Keep the complete lines within the limit; the rest of the output is not read.
+          lines.push(value.subarray(0, spec.maxOutputBytes - (outBytes - value.length)));
+          deliver();
           outcome.tooMuchOutput = true;
           killGroup(child, "SIGKILL");
           await stdout.cancel().catch(() => {});
