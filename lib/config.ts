@@ -331,7 +331,7 @@ const RUN_FIELDS: readonly Field[] = [
     parse: sourceList,
     multiple: true,
     help:
-      "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (see docs/SOURCES.md)",
+      "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md); env list: ; or newline",
   },
   {
     key: "intervalMs",

@@ -95,15 +95,16 @@ export class HttpIngestSource implements Source {
   readonly #now: () => number;
   #emit: Emit | undefined;
 
+  /** Registers the route at once; until {@link start} (and after {@link stop}) it answers 503. */
   constructor(options: HttpIngestOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    options.http.route("POST", INGEST_PATH, (request, url) => this.handle(request, url));
   }
 
-  /** Registers the route; requests are served from now on. */
+  /** Starts taking readings. */
   start(emit: Emit): void {
     this.#emit = emit;
-    this.#options.http.route("POST", INGEST_PATH, (request, url) => this.handle(request, url));
   }
 
   /** Refuses new bodies (503); the listener itself is stopped by the lifecycle. */
@@ -114,7 +115,11 @@ export class HttpIngestSource implements Source {
   /** Handles one POST; public so tests can call it without a socket. */
   async handle(request: Request, url: URL): Promise<Response> {
     const { maxBodyBytes, rejections, pipeline } = this.#options;
-    if (!this.#emit) return json(503, { error: "edgelog is stopping" }, { "retry-after": "5" });
+    if (!this.#emit) {
+      return json(503, { error: "not taking readings now (starting or stopping)", accepted: 0 }, {
+        "retry-after": "5",
+      });
+    }
     const declared = Number(request.headers.get("content-length") ?? NaN);
     const body = declared > maxBodyBytes ? null : await readLimited(request.body, maxBodyBytes);
     if (body === null) {

@@ -31,6 +31,9 @@ async function rig(options: { bufferSize?: number; maxBodyBytes?: number; commit
     maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
   });
   await http.start();
+  const early = await fetch(`http://127.0.0.1:${http.port}${INGEST_PATH}`, { method: "POST", body: "{}" });
+  assert.equal(early.status, 503, "before start the route answers 503");
+  await early.body?.cancel();
   source.start(pipeline.emit);
   const r: Rig = {
     url: `http://127.0.0.1:${http.port}${INGEST_PATH}`,
