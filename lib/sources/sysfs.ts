@@ -138,9 +138,25 @@ export class SysfsSource implements Source {
     try {
       for await (const entry of Deno.readDir(dir)) names.push(entry.name);
     } catch (e) {
-      this.#warnOnce(dir, `cannot list: ${(e as Error).message}`);
+      if (e instanceof Deno.errors.NotCapable) this.#explainPermission(dir);
+      else this.#warnOnce(dir, `cannot list: ${(e as Error).message}`);
     }
     return names;
+  }
+
+  /**
+   * Deno lets a program read paths under /sys only with --allow-all (denoland/deno#27564), which
+   * edgelog does not take; the same tree bind-mounted elsewhere is readable with --allow-read.
+   */
+  #explainPermission(path: string): void {
+    if (this.#warned.has("permission")) return;
+    this.#warned.add("permission");
+    this.#log.error(
+      "sysfs: cannot read {path}: Deno allows reading /sys only with --allow-all; bind-mount /sys read-only elsewhere " +
+        "(e.g. docker -v /sys:/host/sys:ro, systemd BindReadOnlyPaths=/sys:/run/edgelog/sys) and set --sysfs-root " +
+        "to it (see docs/SOURCES.md)",
+      { path },
+    );
   }
 
   /** The file's text, or undefined (warned once) when it is missing or unreadable. */
@@ -148,7 +164,8 @@ export class SysfsSource implements Source {
     try {
       return await Deno.readTextFile(path);
     } catch (e) {
-      if (!(optional && e instanceof Deno.errors.NotFound)) {
+      if (e instanceof Deno.errors.NotCapable) this.#explainPermission(path);
+      else if (!(optional && e instanceof Deno.errors.NotFound)) {
         this.#warnOnce(path, `cannot read: ${(e as Error).message}`);
       }
       return undefined;

@@ -141,3 +141,63 @@ function running(pid: number): boolean {
     return false;
   }
 }
+
+Deno.test("the real /sys under the start task's permissions: one clear error saying how to give access", async () => {
+  if (!(await Deno.stat("/sys/class").then(() => true, () => false))) return; // no /sys here at all
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--source", "sysfs", "--interval", "50ms"]);
+  try {
+    const error = await p.waitForRecord((r) => r.level === "ERROR" && String(r.message).includes("sysfs"));
+    assert.match(String(error.message), /bind-mount \/sys read-only elsewhere.*--sysfs-root/);
+    await new Promise((r) => setTimeout(r, 200)); // several more ticks
+    assert.equal(p.records.filter((r) => String(r.message).includes("sysfs")).length, 1, "said once, not per tick");
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("the real /sys bind-mounted elsewhere is read with the start task's permissions", {
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  await using dir = await tempDir();
+  const mountpoint = join(dir.path, "hostsys");
+  await Deno.mkdir(mountpoint);
+  const db = join(dir.path, "edgelog.db");
+  // A private mount namespace: the bind mount vanishes with the process.
+  const p = spawnLogger(["--db", db, "--source", "sysfs", "--sysfs-root", mountpoint, "--interval", "50ms"], {
+    prefix: [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount --bind -o ro /sys "$0" && exec "$@"',
+      mountpoint,
+    ],
+  });
+  try {
+    await p.waitUntilLogging();
+    await new Promise((r) => setTimeout(r, 300)); // several ticks
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    const denied = p.stderrLines.filter((l) => /allow-all|Requires all access/.test(l));
+    assert.deepEqual(denied, [], "no permission problem");
+    // This machine may have no hwmon chips, but it has the thermal class: that listing must work.
+    if (await Deno.stat("/sys/class/thermal").then(() => true, () => false)) {
+      assert.ok(!p.stderrLines.some((l) => l.includes('class/thermal"')), p.stderrLines.join("\n"));
+    }
+    assert.equal(countReadings(db), p.finalRecord()!.stored);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
