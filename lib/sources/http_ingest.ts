@@ -120,6 +120,10 @@ export class HttpIngestSource implements Source {
         "retry-after": "5",
       });
     }
+    const encoding = request.headers.get("content-encoding");
+    if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
+      return json(415, { error: "Content-Encoding is not supported; send the body uncompressed", accepted: 0 });
+    }
     const declared = Number(request.headers.get("content-length") ?? NaN);
     const body = declared > maxBodyBytes ? null : await readLimited(request.body, maxBodyBytes);
     if (body === null) {

@@ -162,3 +162,11 @@ Deno.test("more than 1000 invalid lines refuse the whole body", async () => {
   assert.equal(r.pipeline.counters.taken, 0);
   assert.equal(r.pipeline.counters.rejected, 1002);
 });
+
+Deno.test("a compressed body is refused with 415, not parsed as garbage", async () => {
+  await using r = await rig();
+  const res = await fetch(r.url, { method: "POST", headers: { "content-encoding": "gzip" }, body: "\x1f\x8b" });
+  assert.equal(res.status, 415);
+  await res.body?.cancel();
+  assert.equal(r.pipeline.counters.taken + r.pipeline.counters.rejected, 0);
+});
