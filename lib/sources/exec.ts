@@ -147,6 +147,8 @@ export class ExecSource implements Source {
       ? `printed more than ${this.#spec.maxOutputBytes} bytes and was killed`
       : outcome.signal
       ? `was killed by ${outcome.signal}`
+      : exitedOnItsOwn && outcome.code === 0
+      ? "(long-running) ended with code 0; restarting it"
       : `exited with code ${outcome.code}`;
     this.#log.error("{source}: the command {what}; will retry; stderr: {stderr_tail}", {
       source: this.name,

@@ -76,7 +76,9 @@ export class StdinSource implements Source {
         if (done) {
           this.#splitter.end();
           await this.#deliver(emit);
-          logger("sources").info("stdin: end of input after {lines} lines", { lines: this.#splitter.lines });
+          if (!this.#stopping) {
+            logger("sources").info("stdin: end of input after {lines} lines", { lines: this.#splitter.lines });
+          }
           break;
         }
         this.#splitter.push(value);
