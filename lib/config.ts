@@ -18,6 +18,39 @@ export type LogFormat = "auto" | "pretty" | "json";
 /** Log levels accepted by `--log-level`. */
 export type LogLevelName = "debug" | "info" | "warning" | "error";
 
+/** Kinds of input `--source` accepts. */
+export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http"] as const;
+/** One kind of input. */
+export type SourceKind = typeof SOURCE_KINDS[number];
+
+/** One `--source KIND[:OPTIONS]`: the kind and its options text (meaning depends on the kind). */
+export interface SourceSpec {
+  kind: SourceKind;
+  /** Everything after the first `:`, or "" (e.g. the command line of `exec`). */
+  options: string;
+  /** For `exec`: the parsed command and its settings. */
+  exec?: ExecSpec;
+}
+
+/**
+ * How an `exec` source runs its command: `exec:[mode=interval|stream] [timeout=10s]
+ * [format=auto|ndjson|text] [interval=5s] [max-output=1048576] COMMAND ARGS…`.
+ */
+export interface ExecSpec {
+  /** The program and its arguments (split like a shell would, without running one). */
+  argv: string[];
+  /** `interval`: run once per interval; `stream`: keep one long-running command. */
+  mode: "interval" | "stream";
+  /** interval: longest run; stream: longest silence. 0 = none. ms. */
+  timeoutMs: number;
+  /** How stdout lines are read; `auto` takes lines starting with `{` as JSON. */
+  format: "auto" | "ndjson" | "text";
+  /** Overrides `--interval` for this command, ms. */
+  intervalMs?: number;
+  /** interval mode: stdout bytes one run may print at most before it is killed. */
+  maxOutputBytes: number;
+}
+
 /** Settings of the `run` subcommand (the logger itself). */
 export interface RunConfig {
   db: string;
@@ -29,6 +62,14 @@ export interface RunConfig {
   shutdownTimeoutMs: number;
   simRate: number;
   simSensors: number;
+  /** The inputs; `[{ kind: "simulated" }]` when none is configured. */
+  sources: SourceSpec[];
+  /** Period of polled sources (sysfs, exec), ms. */
+  intervalMs: number;
+  /** Root of the sysfs tree read by the `sysfs` source (`/sys`; tests point it at a fake tree). */
+  sysfsRoot: string;
+  /** Largest HTTP ingest body accepted, bytes (413 beyond). */
+  httpMaxBodyBytes: number;
   statsIntervalMs: number;
   logFormat: LogFormat;
   logLevel: LogLevelName;
@@ -60,6 +101,12 @@ interface Field<K extends keyof RunConfig = keyof RunConfig> {
   name: string;
   parse: Parser<RunConfig[K]>;
   help: string;
+  /**
+   * Repeatable: the flag may be given several times, the JSON value is an array of strings and
+   * the environment value a list separated by newlines or `;`. `parse` receives a string[]; a
+   * later layer replaces the whole list of an earlier one.
+   */
+  multiple?: true;
 }
 
 function text(raw: unknown): string {
@@ -121,6 +168,112 @@ function duration(defaultUnit: keyof typeof UNIT_MS, minMs: number, maxMs: numbe
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * Parses one `KIND[:OPTIONS]` into a {@link SourceSpec}.
+ *
+ * @example
+ * ```ts
+ * parseSourceSpec("exec:./read-sensors --json"); // { kind: "exec", options: "./read-sensors --json" }
+ * ```
+ */
+export function parseSourceSpec(raw: string): SourceSpec {
+  const colon = raw.indexOf(":");
+  const kind = (colon < 0 ? raw : raw.slice(0, colon)).trim().toLowerCase();
+  const options = colon < 0 ? "" : raw.slice(colon + 1).trim();
+  if (!(SOURCE_KINDS as readonly string[]).includes(kind)) {
+    throw new InvalidValue(`unknown source kind ${JSON.stringify(kind)}; expected one of ${SOURCE_KINDS.join(", ")}`);
+  }
+  if (kind === "exec" && options === "") {
+    throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
+  }
+  if (kind !== "exec" && options !== "") {
+    throw new InvalidValue(`source ${kind} takes no options, got ${JSON.stringify(options)}`);
+  }
+  if (kind === "exec") return { kind, options, exec: parseExecSpec(options) };
+  return { kind: kind as SourceKind, options };
+}
+
+/**
+ * Splits a command line into words like a POSIX shell would for plain words, '…' and "…"
+ * quotes and backslash escapes; no variables, globs or operators (no shell is run).
+ */
+export function splitCommandLine(line: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) word += line[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      word += line[++i];
+      inWord = true;
+    } else if (c === " " || c === "\t" || c === "\n") {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new InvalidValue(`unterminated ${quote} quote in ${JSON.stringify(line)}`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+const EXEC_SETTING = /^(mode|timeout|format|interval|max-output)=(.*)$/;
+
+function parseExecSpec(options: string): ExecSpec {
+  const words = splitCommandLine(options);
+  const spec: ExecSpec = { argv: [], mode: "interval", timeoutMs: -1, format: "auto", maxOutputBytes: 1024 * 1024 };
+  let i = 0;
+  for (; i < words.length; i++) {
+    const m = EXEC_SETTING.exec(words[i]);
+    if (!m) break;
+    const [, key, value] = m;
+    if (key === "mode") spec.mode = oneOf("interval", "stream")(value);
+    else if (key === "format") spec.format = oneOf("auto", "ndjson", "text")(value);
+    else if (key === "timeout") spec.timeoutMs = duration("ms", 0, 24 * HOUR_MS)(value);
+    else if (key === "interval") spec.intervalMs = duration("ms", 10, 24 * HOUR_MS)(value);
+    else spec.maxOutputBytes = integer(1, 1024 * 1024 * 1024)(value);
+  }
+  spec.argv = words.slice(i);
+  if (spec.argv.length === 0) throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
+  if (spec.timeoutMs < 0) spec.timeoutMs = spec.mode === "interval" ? 10_000 : 0;
+  return spec;
+}
+
+function sourceList(raw: unknown): SourceSpec[] {
+  const items = raw as string[];
+  const specs: SourceSpec[] = [];
+  const problems: string[] = [];
+  for (const item of items) {
+    try {
+      specs.push(parseSourceSpec(item));
+    } catch (e) {
+      if (!(e instanceof InvalidValue)) throw e;
+      problems.push(items.length > 1 ? `${JSON.stringify(item)}: ${e.message}` : e.message);
+    }
+  }
+  if (problems.length > 0) throw new InvalidValue(problems.join("; "));
+  for (const unique of ["stdin", "http", "simulated", "sysfs"]) {
+    if (specs.filter((s) => s.kind === unique).length > 1) {
+      throw new InvalidValue(`source ${unique} may be given only once`);
+    }
+  }
+  return specs.length > 0 ? specs : [{ kind: "simulated", options: "" }];
+}
+
 /** The settings of `run`, in the order `--help` lists them. */
 const RUN_FIELDS: readonly Field[] = [
   { key: "db", name: "db", parse: text, help: "database file (default ./data/edgelog.db)" },
@@ -173,6 +326,32 @@ const RUN_FIELDS: readonly Field[] = [
     help: "number of simulated sensors (default 3)",
   },
   {
+    key: "sources",
+    name: "source",
+    parse: sourceList,
+    multiple: true,
+    help:
+      "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md); env list: ; or newline",
+  },
+  {
+    key: "intervalMs",
+    name: "interval",
+    parse: duration("ms", 10, 24 * HOUR_MS),
+    help: "period of the polled sources sysfs and exec, ms or a duration like 5s (default 5s)",
+  },
+  {
+    key: "sysfsRoot",
+    name: "sysfs-root",
+    parse: text,
+    help: "root of the sysfs tree the sysfs source reads (default /sys)",
+  },
+  {
+    key: "httpMaxBodyBytes",
+    name: "http-max-body",
+    parse: integer(1024, 1024 * 1024 * 1024),
+    help: "largest POST /api/v1/readings body in bytes; larger gets 413 (default 8388608)",
+  },
+  {
     key: "statsIntervalMs",
     name: "stats-interval",
     parse: duration("s", 100, 24 * HOUR_MS),
@@ -215,6 +394,10 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   shutdownTimeoutMs: 8_000,
   simRate: 10,
   simSensors: 3,
+  sources: [{ kind: "simulated" as const, options: "" }],
+  intervalMs: 5_000,
+  sysfsRoot: "/sys",
+  httpMaxBodyBytes: 8 * 1024 * 1024,
   statsIntervalMs: 60_000,
   logFormat: "auto",
   logLevel: "info",
@@ -248,12 +431,12 @@ export function envName(flag: string): string {
  * ```
  */
 export function parseInvocation(sources: ConfigSources): Invocation {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
     config: { type: "string" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   };
-  for (const f of RUN_FIELDS) options[f.name] = { type: "string" };
+  for (const f of RUN_FIELDS) options[f.name] = f.multiple ? { type: "string", multiple: true } : { type: "string" };
 
   let parsed;
   try {
@@ -274,7 +457,7 @@ export function parseInvocation(sources: ConfigSources): Invocation {
   const config: Record<string, unknown> = { ...DEFAULT_RUN_CONFIG };
   const apply = (field: Field, raw: unknown, origin: string) => {
     try {
-      config[field.key] = field.parse(raw);
+      config[field.key] = field.parse(field.multiple ? listOf(raw) : raw);
     } catch (e) {
       if (!(e instanceof InvalidValue)) throw e;
       problems.push(`${origin}: ${e.message}`);
@@ -298,8 +481,27 @@ export function parseInvocation(sources: ConfigSources): Invocation {
     const raw = values[field.name];
     if (raw !== undefined) apply(field, raw, `--${field.name}`);
   }
+  const run = config as unknown as RunConfig;
+  if (run.sources.some((s) => s.kind === "http") && run.listen === undefined) {
+    problems.push("--source http: needs the HTTP listener; add --listen HOST:PORT (e.g. 127.0.0.1:8080)");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { command: "run", config: config as unknown as RunConfig };
+  return { command: "run", config: run };
+}
+
+/**
+ * The list a repeatable field got: flags give an array already, JSON an array of strings (or
+ * one string), the environment one string separated by newlines or `;`.
+ */
+function listOf(raw: unknown): string[] {
+  if (Array.isArray(raw)) {
+    if (!raw.every((item) => typeof item === "string")) {
+      throw new InvalidValue(`expected an array of strings, got ${JSON.stringify(raw)}`);
+    }
+    return raw.map((item) => item.trim()).filter((item) => item !== "");
+  }
+  if (typeof raw === "string") return raw.split(/[;\n]/).map((item) => item.trim()).filter((item) => item !== "");
+  throw new InvalidValue(`expected a string or an array of strings, got ${JSON.stringify(raw)}`);
 }
 
 function readConfigFile(path: string, readTextFile: (path: string) => string): Record<string, unknown> {

@@ -122,6 +122,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
       stored: c.stored,
       dropped: c.dropped,
       rejected: c.rejected,
+      rejected_by_reason: "rejectedByReason" in c ? c.rejectedByReason : {},
       unstored: c.pending,
       commit_errors: c.commitErrors,
       checkpoint,
@@ -203,7 +204,9 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }, config.checkpointIntervalMs);
   const statsTimer = setInterval(() => {
     const c = pipeline.counters;
-    log.info("stats: {taken} taken, {stored} stored, {dropped} dropped, {pending} pending", { ...c });
+    log.info("stats: {taken} taken, {stored} stored, {dropped} dropped, {rejected} rejected, {pending} pending", {
+      ...c,
+    });
   }, config.statsIntervalMs);
 
   const reason = await stop.requested;

@@ -23,8 +23,10 @@ export interface Counters {
   stored: number;
   /** Readings a source produced but the full buffer refused. */
   dropped: number;
-  /** Readings a source refused as invalid (by reason), counted by the sources. */
+  /** Readings a source refused as invalid, counted by the sources through `reject`. */
   rejected: number;
+  /** `rejected` split by reason (`not_json`, `bad_timestamp`, …); a small fixed set of keys. */
+  rejectedByReason: Record<string, number>;
   /** Transactions committed. */
   commits: number;
   /** Commits that failed (and were retried). */
@@ -72,6 +74,7 @@ export class Pipeline {
     stored: 0,
     dropped: 0,
     rejected: 0,
+    rejectedByReason: {},
     commits: 0,
     commitErrors: 0,
     pending: 0,
@@ -108,6 +111,16 @@ export class Pipeline {
    */
   countSkipped(n: number): void {
     this.counters.dropped += n;
+  }
+
+  /**
+   * Counts `n` readings a source refused as invalid, under `reason`. Reasons are a small fixed
+   * set of identifiers chosen by the sources (never text from the input), so the map stays small.
+   */
+  reject(reason: string, n = 1): void {
+    if (n <= 0) return;
+    this.counters.rejected += n;
+    this.counters.rejectedByReason[reason] = (this.counters.rejectedByReason[reason] ?? 0) + n;
   }
 
   /** Free places in the buffer now (push sources use it for back-pressure). */

@@ -5,11 +5,16 @@
  * @module
  */
 
-import type { RunConfig } from "../config.ts";
+import { ConfigError, type RunConfig, type SourceSpec } from "../config.ts";
 import type { HttpServer } from "../http.ts";
 import type { Pipeline } from "../pipeline.ts";
+import { Rejections } from "./_rejections.ts";
+import { ExecSource } from "./exec.ts";
+import { HttpIngestSource } from "./http_ingest.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
+import { StdinSource } from "./stdin.ts";
+import { SysfsSource } from "./sysfs.ts";
 
 export type { Source } from "./source.ts";
 
@@ -22,7 +27,7 @@ export interface SourceContext {
 }
 
 /**
- * Builds the configured sources; the simulated sensor set when none is configured.
+ * Builds the configured sources (`--source`); the simulated sensor set when none is configured.
  *
  * @example
  * ```ts
@@ -30,13 +35,36 @@ export interface SourceContext {
  * ```
  */
 export function createSources(config: RunConfig, context: SourceContext): Source[] {
+  return config.sources.map((spec) => createSource(spec, config, context));
+}
+
+function createSource(spec: SourceSpec, config: RunConfig, context: SourceContext): Source {
   const { pipeline } = context;
-  return [
-    new SimulatedSource({
-      ratePerSecond: config.simRate,
-      sensors: config.simSensors,
-      room: () => pipeline.room,
-      onSkipped: (n) => pipeline.countSkipped(n),
-    }),
-  ];
+  switch (spec.kind) {
+    case "simulated":
+      return new SimulatedSource({
+        ratePerSecond: config.simRate,
+        sensors: config.simSensors,
+        room: () => pipeline.room,
+        onSkipped: (n) => pipeline.countSkipped(n),
+      });
+    case "sysfs":
+      return new SysfsSource({ root: config.sysfsRoot, intervalMs: config.intervalMs });
+    case "exec":
+      return new ExecSource({
+        spec: spec.exec!,
+        intervalMs: config.intervalMs,
+        rejections: new Rejections(`exec ${spec.exec!.argv[0]}`, pipeline),
+      });
+    case "stdin":
+      return new StdinSource({ room: () => pipeline.room, rejections: new Rejections("stdin", pipeline) });
+    case "http":
+      if (!context.http) throw new ConfigError(["--source http: needs the HTTP listener; add --listen HOST:PORT"]);
+      return new HttpIngestSource({
+        http: context.http,
+        pipeline,
+        rejections: new Rejections("http", pipeline),
+        maxBodyBytes: config.httpMaxBodyBytes,
+      });
+  }
 }

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { countReadings, FAKE_SYSFS, readingRows, spawnLogger, tempDir, waitFor, writeFakeSysfs } from "../_helpers.ts";
+
+Deno.test("sysfs sensors of a fake tree are sampled every interval with their units", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "sys");
+  await writeFakeSysfs(root, FAKE_SYSFS);
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--source", "sysfs", "--sysfs-root", root, "--interval", "50ms"]);
+  try {
+    await p.waitUntilLogging();
+    await waitFor(() => countReadings(db) >= 27, 20_000, () => p.stderrLines.join("\n"));
+    // A sensor that appears later is picked up.
+    await writeFakeSysfs(root, { "class/hwmon/hwmon3/name": "acpi_fan\n", "class/hwmon/hwmon3/fan1_input": "900\n" });
+    await waitFor(() => readingRows(db).some((r) => r.sensor === "acpi_fan/fan1"), 20_000);
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    const rows = readingRows(db);
+    const first = new Map(rows.map((r) => [r.sensor, r]));
+    assert.equal(first.get("thermal_zone1/x86_pkg_temp")?.value, 45);
+    assert.equal(first.get("thermal_zone1/x86_pkg_temp")?.unit, "°C");
+    assert.equal(first.get("nvme@hwmon2/power1")?.value, 4.5);
+    assert.equal(first.get("nvme@hwmon2/power1")?.unit, "W");
+    assert.equal(first.get("nvme@hwmon2/in0")?.unit, "V");
+    assert.equal(first.get("acpi_fan/fan1")?.unit, "rpm");
+    assert.equal(p.finalRecord()!.stored, rows.length);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("an exec command's readings are stored every interval, next to sysfs", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "sys");
+  await writeFakeSysfs(root, FAKE_SYSFS);
+  const db = join(dir.path, "edgelog.db");
+  const script = join(dir.path, "read.sh");
+  await Deno.writeTextFile(
+    script,
+    `#!/bin/sh\necho "load $(cut -d' ' -f1 /proc/loadavg)"\necho '{"sensor":"battery","value":12.6,"unit":"V"}'\necho 'garbage'\n`,
+  );
+  await Deno.chmod(script, 0o755);
+  const p = spawnLogger([
+    "--db",
+    db,
+    "--source",
+    `exec:${script}`,
+    "--source",
+    "sysfs",
+    "--sysfs-root",
+    root,
+    "--interval",
+    "50ms",
+  ]);
+  try {
+    await p.waitUntilLogging();
+    await waitFor(
+      () => readingRows(db).filter((r) => r.sensor === "battery").length >= 3,
+      20_000,
+      () => p.stderrLines.join("\n"),
+    );
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    const rows = readingRows(db);
+    assert.ok(rows.some((r) => r.sensor === "load" && r.value >= 0));
+    assert.ok(rows.some((r) => r.sensor === "coretemp/temp1"));
+    assert.deepEqual(rows.find((r) => r.sensor === "battery")?.unit, "V");
+    const final = p.finalRecord()!;
+    assert.equal(final.stored, rows.length);
+    assert.ok((final.rejected_by_reason as Record<string, number>).bad_text_line >= 3);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("a failing exec command is logged with its exit code and stderr, retried, and the logger keeps running", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const flag = join(dir.path, "healthy");
+  const p = spawnLogger([
+    "--db",
+    db,
+    "--source",
+    `exec:sh -c 'if [ -e ${flag} ]; then echo "ok 1"; else echo "sensor bus down" >&2; exit 7; fi'`,
+    "--interval",
+    "50ms",
+  ]);
+  try {
+    const failure = await p.waitForRecord((r) => r.level === "ERROR" && r.exit_code === 7);
+    assert.match(String(failure.stderr_tail), /sensor bus down/);
+    await Deno.writeTextFile(flag, "");
+    await waitFor(() => countReadings(db) >= 2, 20_000, () => p.stderrLines.join("\n"));
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("a stopping logger stops its long-running exec command", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const pidFile = join(dir.path, "pid");
+  const p = spawnLogger([
+    "--db",
+    db,
+    "--source",
+    `exec:mode=stream sh -c 'echo $$ > ${pidFile}; while :; do echo "tick 1"; sleep 0.02; done'`,
+  ]);
+  try {
+    await p.waitUntilLogging();
+    await waitFor(() => countReadings(db) >= 5, 20_000, () => p.stderrLines.join("\n"));
+    const pid = Number(await Deno.readTextFile(pidFile));
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    assert.equal(countReadings(db), p.finalRecord()!.stored);
+    await waitFor(() => !running(pid), 10_000, () => `command ${pid} still running`);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+/** True while `pid` exists and is not a zombie waiting to be reaped. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("the real /sys under the start task's permissions: one clear error saying how to give access", async () => {
+  if (!(await Deno.stat("/sys/class").then(() => true, () => false))) return; // no /sys here at all
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--source", "sysfs", "--interval", "50ms"]);
+  try {
+    const error = await p.waitForRecord((r) => r.level === "ERROR" && String(r.message).includes("sysfs"));
+    assert.match(String(error.message), /bind-mount \/sys read-only elsewhere.*--sysfs-root/);
+    await new Promise((r) => setTimeout(r, 200)); // several more ticks
+    assert.equal(p.records.filter((r) => String(r.message).includes("sysfs")).length, 1, "said once, not per tick");
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("the real /sys bind-mounted elsewhere is read with the start task's permissions", {
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  await using dir = await tempDir();
+  const mountpoint = join(dir.path, "hostsys");
+  await Deno.mkdir(mountpoint);
+  const db = join(dir.path, "edgelog.db");
+  // A private mount namespace: the bind mount vanishes with the process.
+  const p = spawnLogger(["--db", db, "--source", "sysfs", "--sysfs-root", mountpoint, "--interval", "50ms"], {
+    prefix: [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount --bind -o ro /sys "$0" && exec "$@"',
+      mountpoint,
+    ],
+  });
+  try {
+    await p.waitUntilLogging();
+    await new Promise((r) => setTimeout(r, 300)); // several ticks
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    const denied = p.stderrLines.filter((l) => /allow-all|Requires all access/.test(l));
+    assert.deepEqual(denied, [], "no permission problem");
+    // This machine may have no hwmon chips, but it has the thermal class: that listing must work.
+    if (await Deno.stat("/sys/class/thermal").then(() => true, () => false)) {
+      assert.ok(!p.stderrLines.some((l) => l.includes('class/thermal"')), p.stderrLines.join("\n"));
+    }
+    assert.equal(countReadings(db), p.finalRecord()!.stored);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
