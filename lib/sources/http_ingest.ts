@@ -203,8 +203,13 @@ export class HttpIngestSource implements Source {
     if (readings.length > pipeline.room) {
       return json(503, { error: "buffer full; retry later", accepted: 0 }, { "retry-after": "1" });
     }
+    // The source may have been stopped while the body was being read.
+    const emit = this.#emit;
+    if (!emit) {
+      return json(503, { error: "not taking readings now (stopping)", accepted: 0 }, { "retry-after": "5" });
+    }
     this.#count(tally);
-    const accepted = readings.length > 0 ? this.#emit(readings) : 0;
+    const accepted = readings.length > 0 ? emit(readings) : 0;
     const target = pipeline.counters.taken;
     const sync = url.searchParams.get("sync") === "1" || url.searchParams.get("sync") === "true";
     let committed = false;
