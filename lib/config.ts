@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseForwardTarget } from "./forward/target.ts";
 
 /** How hard a commit is pushed to stable storage: `full` survives power loss. */
 export type Durability = "full" | "normal";
@@ -36,6 +37,8 @@ export interface RunConfig {
   listen?: string;
   /** Bearer token required by the HTTP listener (mandatory off loopback). */
   httpToken?: string;
+  /** Upstreams to forward readings to (`--forward URL`, repeatable); see docs/FORWARDING.md. */
+  forward: string[];
 }
 
 /** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
@@ -60,6 +63,12 @@ interface Field<K extends keyof RunConfig = keyof RunConfig> {
   name: string;
   parse: Parser<RunConfig[K]>;
   help: string;
+  /**
+   * Repeatable: the flag may be given several times, the JSON value is an array and the env
+   * value is split on whitespace or `;`. `parse` gets the whole list; a later layer replaces
+   * the list of an earlier one (flags replace env, env replaces the file).
+   */
+  multiple?: boolean;
 }
 
 function text(raw: unknown): string {
@@ -117,6 +126,40 @@ function duration(defaultUnit: keyof typeof UNIT_MS, minMs: number, maxMs: numbe
     }
     return ms;
   };
+}
+
+/** A list of values, each checked by `each`; every bad element is reported with its position. */
+function listOf(each: (raw: string) => string): Parser<string[]> {
+  return (raw) => {
+    const items = Array.isArray(raw) ? raw : [raw];
+    const problems: string[] = [];
+    const out = items.map((item, i) => {
+      try {
+        if (typeof item !== "string" || item.trim() === "") throw new InvalidValue("expected a non-empty string");
+        return each(item.trim());
+      } catch (e) {
+        problems.push(`${items.length > 1 ? `[${i}] ` : ""}${(e as Error).message}`);
+        return "";
+      }
+    });
+    if (problems.length > 0) throw new InvalidValue(problems.join("; "));
+    return out;
+  };
+}
+
+/** A `--forward` URL: validated here (exit 2) so a typo never starts a logger that cannot forward. */
+function forwardUrl(raw: string): string {
+  parseForwardTarget(raw);
+  return raw;
+}
+
+/** Checks that no two forwarders share a cursor name. */
+function forwardList(raw: unknown): string[] {
+  const urls = listOf(forwardUrl)(raw);
+  const names = urls.map((u) => parseForwardTarget(u).name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new InvalidValue(`two forwarders named ${dup}; give one a distinct name=`);
+  return urls;
 }
 
 const HOUR_MS = 3_600_000;
@@ -191,6 +234,13 @@ const RUN_FIELDS: readonly Field[] = [
     help: "bearer token the HTTP listener requires; mandatory on non-loopback addresses",
   },
   {
+    key: "forward",
+    name: "forward",
+    parse: forwardList,
+    multiple: true,
+    help: "forward readings to URL (repeatable): http(s)://… line protocol, mqtt(s)://… MQTT; see docs/FORWARDING.md",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -218,6 +268,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   statsIntervalMs: 60_000,
   logFormat: "auto",
   logLevel: "info",
+  forward: [],
 });
 
 /** What the command line asked for: a subcommand, its config, or help/version. */
@@ -248,12 +299,12 @@ export function envName(flag: string): string {
  * ```
  */
 export function parseInvocation(sources: ConfigSources): Invocation {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
     config: { type: "string" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   };
-  for (const f of RUN_FIELDS) options[f.name] = { type: "string" };
+  for (const f of RUN_FIELDS) options[f.name] = { type: "string", multiple: f.multiple };
 
   let parsed;
   try {
@@ -292,7 +343,12 @@ export function parseInvocation(sources: ConfigSources): Invocation {
   }
   for (const field of RUN_FIELDS) {
     const raw = sources.env(envName(field.name));
-    if (raw !== undefined) apply(field, raw, `environment ${envName(field.name)}`);
+    if (raw === undefined) continue;
+    apply(
+      field,
+      field.multiple ? raw.split(/[\s;]+/).filter((s) => s !== "") : raw,
+      `environment ${envName(field.name)}`,
+    );
   }
   for (const field of RUN_FIELDS) {
     const raw = values[field.name];
@@ -323,7 +379,11 @@ function readConfigFile(path: string, readTextFile: (path: string) => string): R
 
 /** The `--help` text, generated from the same table the parser uses. */
 export function helpText(version: string, commands: readonly { name: string; summary: string }[] = []): string {
-  const rows = RUN_FIELDS.map((f) => `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}`);
+  const rows = RUN_FIELDS.map((f) =>
+    `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}${
+      f.multiple ? " (several separated by spaces or ;), JSON an array" : ""
+    }`
+  );
   return `edgelog ${version}: durable sensor logger (SQLite WAL)
 
 Usage: edgelog [run] [options]
