@@ -304,7 +304,7 @@ export function parseInvocation(sources: ConfigSources): Invocation {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   };
-  for (const f of RUN_FIELDS) options[f.name] = { type: "string", multiple: f.multiple };
+  for (const f of RUN_FIELDS) options[f.name] = { type: "string", multiple: f.multiple ?? false };
 
   let parsed;
   try {

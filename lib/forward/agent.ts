@@ -87,6 +87,8 @@ export class ForwardAgent {
   #aborted = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  /** The lag when the agent stopped (its read connection is closed then). */
+  #finalLag: ForwardLag | undefined;
 
   constructor(forwarder: Forwarder, cursors: CursorStore, reader: OutboxReader, options: AgentOptions) {
     this.name = options.name;
@@ -109,6 +111,7 @@ export class ForwardAgent {
 
   /** How far behind the log this forwarder is. */
   lag(nowMs: number = Date.now()): ForwardLag {
+    if (this.#finalLag) return this.#finalLag;
     return this.#reader.lag(this.name, this.#cursor, nowMs);
   }
 
@@ -125,6 +128,11 @@ export class ForwardAgent {
     } finally {
       clearTimeout(timer);
       await this.#forwarder.close();
+      try {
+        this.#finalLag = this.#reader.lag(this.name, this.#cursor);
+      } catch {
+        this.#finalLag = { name: this.name, cursor: this.#cursor, rows: NaN, seconds: NaN };
+      }
       this.#reader.close();
     }
   }

@@ -48,10 +48,9 @@ export interface MqttTarget extends CommonTarget {
   username?: string;
   password?: string;
   clientId?: string;
-  qos: 0 | 1 | 2;
-  /** Verify the broker's TLS certificate (default true); `insecure=true` turns it off. */
-  rejectUnauthorized: boolean;
-  /** PEM file of a CA to trust (`ca=/path`). */
+  /** 1 (default): a reading counts as sent on PUBACK; 0: once written to the socket. */
+  qos: 0 | 1;
+  /** PEM file of a CA to trust besides the system's (`ca=/path`), for mqtts://. */
   caFile?: string;
 }
 
@@ -78,7 +77,7 @@ const INFLUX_KEYS = [
   "unit-tag",
   "tags",
 ];
-const MQTT_KEYS = [...COMMON_KEYS, "client-id", "qos", "insecure", "ca"];
+const MQTT_KEYS = [...COMMON_KEYS, "client-id", "qos", "ca"];
 
 /**
  * Parses one `--forward` value.
@@ -169,12 +168,13 @@ function parseMqtt(url: URL): MqttTarget {
     );
   }
   const c = common(url, options, 1000);
+  if (c.batchSize > 60_000) throw new ForwardTargetError(`${c.display}: batch= may be at most 60000 for MQTT`);
   const topic = safeDecode(url.pathname.replace(/^\//, ""));
   if (topic === "") {
     throw new ForwardTargetError(`${c.display}: the path is the topic template, e.g. /edgelog/{host}/{sensor}`);
   }
   if (/[#+]/.test(topic)) throw new ForwardTargetError(`${c.display}: a topic to publish to may not contain + or #`);
-  const qos = intOption(options, "qos", 1, 0, 2) as 0 | 1 | 2;
+  const qos = intOption(options, "qos", 1, 0, 1) as 0 | 1;
   const port = url.port || (url.protocol === "mqtts:" ? "8883" : "1883");
   return {
     ...c,
@@ -185,7 +185,6 @@ function parseMqtt(url: URL): MqttTarget {
     password: url.password !== "" ? decodeURIComponent(url.password) : undefined,
     clientId: options.get("client-id"),
     qos,
-    rejectUnauthorized: !boolOption(options, "insecure", false),
     caFile: options.get("ca"),
   };
 }
@@ -203,7 +202,7 @@ function redact(url: URL): string {
   const copy = new URL(url.href);
   if (copy.password !== "") copy.password = "***";
   if (copy.searchParams.has("token")) copy.searchParams.set("token", "***");
-  return copy.href;
+  return safeDecode(copy.href);
 }
 
 function intOption(options: Map<string, string>, key: string, fallback: number, min: number, max: number): number {
