@@ -84,6 +84,7 @@ export function startForwarding(urls: readonly string[], cursors: CursorStore, o
       name: target.name,
       display: target.display,
       batchSize: target.batchSize,
+      backoff: target.backoff,
       log: options.log,
       ...options.agent,
     });

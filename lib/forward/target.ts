@@ -17,6 +17,8 @@ interface CommonTarget {
   batchSize: number;
   /** Longest wait for one request or burst to be acknowledged, ms. */
   timeoutMs: number;
+  /** Retry backoff: first delay, largest delay, delay after a permanent refusal, ms. */
+  backoff: { baseMs: number; maxMs: number; permanentMs: number };
 }
 
 /** Line protocol over HTTP. */
@@ -65,7 +67,7 @@ export class ForwardTargetError extends Error {
   }
 }
 
-const COMMON_KEYS = ["name", "batch", "timeout"];
+const COMMON_KEYS = ["name", "batch", "timeout", "backoff-min", "backoff-max", "backoff-permanent"];
 const INFLUX_KEYS = [
   ...COMMON_KEYS,
   "token",
@@ -125,7 +127,12 @@ function common(url: URL, options: Map<string, string>, defaultBatch: number): C
     name,
     display: redact(url),
     batchSize: intOption(options, "batch", defaultBatch, 1, 100_000),
-    timeoutMs: intOption(options, "timeout", 10, 1, 3600) * 1000,
+    timeoutMs: secondsOption(options, "timeout", 10, 0.1, 3600),
+    backoff: {
+      baseMs: secondsOption(options, "backoff-min", 1, 0.01, 3600),
+      maxMs: secondsOption(options, "backoff-max", 30, 0.01, 86_400),
+      permanentMs: secondsOption(options, "backoff-permanent", 300, 0.01, 86_400),
+    },
   };
 }
 
@@ -213,6 +220,16 @@ function intOption(options: Map<string, string>, key: string, fallback: number, 
     throw new ForwardTargetError(`${key}=${raw}: expected a whole number between ${min} and ${max}`);
   }
   return n;
+}
+
+function secondsOption(options: Map<string, string>, key: string, fallback: number, min: number, max: number): number {
+  const raw = options.get(key);
+  if (raw === undefined) return fallback * 1000;
+  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new ForwardTargetError(`${key}=${raw}: expected seconds between ${min} and ${max}`);
+  }
+  return Math.round(n * 1000);
 }
 
 function boolOption(options: Map<string, string>, key: string, fallback: boolean): boolean {
