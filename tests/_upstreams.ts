@@ -169,7 +169,7 @@ export class Mosquitto {
     await Deno.writeTextFile(
       config,
       `listener ${this.port} 127.0.0.1
-allow_anonymous true
+${Deno.uid() === 0 ? "user root\n" : ""}allow_anonymous true
 persistence true
 persistence_location ${this.dir}/
 max_queued_messages 0
