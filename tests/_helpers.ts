@@ -295,7 +295,7 @@ export function maxReadingId(path: string): number {
   );
 }
 
-/** Every reading as `sensor|ts` → value, for comparing with what an upstream received. */
+/** Every reading as `sensor|ts` → value in id order, for comparing with what an upstream received. */
 export function readingsByKey(path: string): Map<string, number> {
   return withDb(path, (db) => {
     const map = new Map<string, number>();

@@ -26,9 +26,10 @@ export interface LineMapping {
 const CONTROL: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f" };
 
 function escapeWith(s: string, special: RegExp): string {
-  let out = s.replace(special, (c) => CONTROL[c] ?? "\\" + c);
-  while (out.endsWith("\\") && !out.endsWith("\\\\")) out = out.slice(0, -1);
-  return out;
+  const out = s.replace(special, (c) => CONTROL[c] ?? "\\" + c);
+  let trailing = 0;
+  while (trailing < out.length && out[out.length - 1 - trailing] === "\\") trailing++;
+  return trailing % 2 === 1 ? out.slice(0, -1) : out;
 }
 
 /** Escapes a measurement name. */
