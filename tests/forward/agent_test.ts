@@ -43,7 +43,7 @@ class FakeForwarder implements Forwarder {
   }
 }
 
-async function withStore(fn: (store: Store, path: string) => Promise<void>): Promise<void> {
+async function withStore(fn: (store: Store, path: string) => void | Promise<void>): Promise<void> {
   await using dir = await tempDir();
   const path = join(dir.path, "e.db");
   const store = Store.open(path, { durability: "normal" });
@@ -103,7 +103,7 @@ Deno.test("a replay that moves the cursor back makes a running agent resend from
 });
 
 Deno.test("forwardLag reports rows and seconds behind for every cursor", async () => {
-  await withStore(async (store, path) => {
+  await withStore((store, path) => {
     store.openCursor("a");
     store.advanceCursor("a", 0, 200);
     const lag = withDb(path, (db) => forwardLag(db, Date.now()));
