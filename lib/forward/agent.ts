@@ -29,8 +29,8 @@ export interface Backoff {
   permanentMs: number;
 }
 
-/** The default backoff: 1 s doubling up to 30 s; 5 min after a permanent error. */
-export const DEFAULT_BACKOFF: Readonly<Backoff> = Object.freeze({ baseMs: 1000, maxMs: 30_000, permanentMs: 300_000 });
+/** The default backoff: 1 s doubling up to 10 s; 5 min after a permanent error. */
+export const DEFAULT_BACKOFF: Readonly<Backoff> = Object.freeze({ baseMs: 1000, maxMs: 10_000, permanentMs: 300_000 });
 
 /** Settings of one agent. */
 export interface AgentOptions {

@@ -130,7 +130,7 @@ function common(url: URL, options: Map<string, string>, defaultBatch: number): C
     timeoutMs: secondsOption(options, "timeout", 10, 0.1, 3600),
     backoff: {
       baseMs: secondsOption(options, "backoff-min", 1, 0.01, 3600),
-      maxMs: secondsOption(options, "backoff-max", 30, 0.01, 86_400),
+      maxMs: secondsOption(options, "backoff-max", 10, 0.01, 86_400),
       permanentMs: secondsOption(options, "backoff-permanent", 300, 0.01, 86_400),
     },
   };
