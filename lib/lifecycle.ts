@@ -183,11 +183,6 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
 
   const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
   pipeline.start();
-  // Forwarders read committed rows on their own connections and keep their cursors through the
-  // store; they start after the store is open and stop after the final commit.
-  const forwarding: Forwarding | undefined = config.forward.length > 0
-    ? startForwarding(config.forward, store, { dbPath: store.path, log })
-    : undefined;
   if (http) {
     try {
       await http.start();
@@ -198,6 +193,11 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     }
     log.info("HTTP listener on {hostname}:{port}", { hostname: http.hostname, port: http.port });
   }
+  // Forwarders read committed rows on their own connections and keep their cursors through the
+  // store; they start after the store is open and stop after the final commit.
+  const forwarding: Forwarding | undefined = config.forward.length > 0
+    ? startForwarding(config.forward, store, { dbPath: store.path, log })
+    : undefined;
   for (const source of sources) await source.start(pipeline.emit);
   const endedSources = sources.filter((s) => s.ended !== undefined);
   if (endedSources.length > 0 && endedSources.length === sources.length) {
