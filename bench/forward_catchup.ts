@@ -4,7 +4,10 @@
  *  1. throughput: a database pre-filled with N readings is forwarded by a fresh edgelog
  *     (`--sim-rate 0`); readings/s = N / time until the cursor reaches the last id;
  *  2. catch-up: edgelog logs at RATE/s, the upstream is stopped for OUTAGE_S seconds and
- *     restarted; time from the restart until the forwarder's lag is zero again.
+ *     restarted; time from the restart until the forwarder's lag is zero again (this includes
+ *     waiting for the next retry, up to backoff-max = 10 s by default);
+ *  3. ingest while forwarding: 1M readings waiting in the outbox, logging 50,000/s for 15 s,
+ *     with and without the forwarder: dropped readings and the slowest commit.
  *
  * Run: deno run -A bench/forward_catchup.ts [N=500000] [RATE=5000] [OUTAGE_S=60]
  *
@@ -74,6 +77,28 @@ async function catchUp(vm: VictoriaMetrics): Promise<void> {
   }
 }
 
+async function ingestWhileForwarding(vm: VictoriaMetrics): Promise<void> {
+  for (const forward of [false, true]) {
+    await using dir = await tempDir();
+    const db = join(dir.path, "e.db");
+    prefill(db, 1_000_000);
+    const args = ["--db", db, "--sim-rate", "50000", "--stats-interval", "1"];
+    if (forward) args.push("--forward", `${vm.url}/write?name=ingest`);
+    const p = spawnLogger(args);
+    await p.waitUntilLogging();
+    await new Promise((r) => setTimeout(r, 15_000));
+    p.kill("SIGTERM");
+    await p.exited();
+    const worst = Math.max(...p.records.map((r) => Number(r.maxCommitMs ?? 0)));
+    const f = p.finalRecord();
+    console.log(
+      `ingest 50000/s ${forward ? "while forwarding a 1M backlog" : "without forwarding"}: taken ${f?.taken}, ` +
+        `dropped ${f?.dropped}, slowest commit ${worst.toFixed(1)} ms` +
+        (forward ? `, forwarded up to id ${cursorOf(db, "ingest")} of ${maxReadingId(db)}` : ""),
+    );
+  }
+}
+
 await using dir = await tempDir();
 const vm = new VictoriaMetrics(dir.path);
 await vm.start();
@@ -96,6 +121,7 @@ try {
     console.log(`MQTT skipped: ${(e as Error).message}`);
   }
   await catchUp(vm);
+  await ingestWhileForwarding(vm);
 } finally {
   await vm.stop();
 }
