@@ -151,15 +151,25 @@ bind-address = "127.0.0.1:${this.rpcPort}"
   }
 }
 
+/** TLS and password settings of a {@link Mosquitto} broker. */
+export interface MosquittoSecurity {
+  certFile: string;
+  keyFile: string;
+  /** A file made with `mosquitto_passwd`; anonymous clients are refused. */
+  passwordFile: string;
+}
+
 /** A Mosquitto broker with persistence, so QoS 1 sessions survive its restart. */
 export class Mosquitto {
   readonly port: number;
   readonly dir: string;
+  readonly #security: MosquittoSecurity | undefined;
   #process: ServerProcess | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, security?: MosquittoSecurity) {
     this.port = freePort();
     this.dir = join(dir, "mosquitto");
+    this.#security = security;
   }
 
   async start(): Promise<void> {
@@ -169,7 +179,12 @@ export class Mosquitto {
     await Deno.writeTextFile(
       config,
       `listener ${this.port} 127.0.0.1
-${Deno.uid() === 0 ? "user root\n" : ""}allow_anonymous true
+${Deno.uid() === 0 ? "user root\n" : ""}${
+        this.#security
+          ? `certfile ${this.#security.certFile}\nkeyfile ${this.#security.keyFile}\n` +
+            `allow_anonymous false\npassword_file ${this.#security.passwordFile}`
+          : "allow_anonymous true"
+      }
 persistence true
 persistence_location ${this.dir}/
 max_queued_messages 0
@@ -185,4 +200,36 @@ log_type error
     await this.#process?.stop();
     this.#process = undefined;
   }
+}
+
+/** Runs a command and throws with its output when it fails. */
+async function run(command: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A throw-away CA and a server certificate for 127.0.0.1 signed by it (PEM files in `dir`). */
+export async function makeCertificates(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const f = (name: string) => join(dir, name);
+  await run("openssl", [
+    ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"],
+    ...["-subj", "/CN=edgelog test CA", "-keyout", f("ca.key"), "-out", f("ca.pem")],
+  ]);
+  await run("openssl", [
+    ...["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1"],
+    ...["-keyout", f("server.key"), "-out", f("server.csr")],
+  ]);
+  await Deno.writeTextFile(f("san.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  await run("openssl", [
+    ...["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial"],
+    ...["-days", "2", "-extfile", f("san.ext"), "-out", f("server.pem")],
+  ]);
+  return { caFile: f("ca.pem"), certFile: f("server.pem"), keyFile: f("server.key") };
+}
+
+/** A mosquitto password file with one user. */
+export async function makePasswordFile(dir: string, user: string, password: string): Promise<string> {
+  const file = join(dir, "passwords");
+  await run("mosquitto_passwd", ["-c", "-b", file, user, password]);
+  return file;
 }
