@@ -88,3 +88,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the InfluxDB 2.x write path with org, bucket and a token works against VictoriaMetrics' /influx/api/v2/write",
+  ignore: announceSkip(missing("victoria-metrics", "victoria-metrics")),
+  fn: async () => {
+    await using dir = await tempDir();
+    const vm = new VictoriaMetrics(dir.path);
+    await vm.start();
+    try {
+      const t = target(`${vm.url}/influx/api/v2/write?org=acme&bucket=edge&token=t0k&gzip=true&measurement=room`);
+      assert.equal(t.authorization, "Token t0k");
+      const forwarder = new InfluxForwarder(t);
+      await forwarder.send(rows());
+      await forwarder.close();
+      let got = new Map<string, number[]>();
+      await waitFor(async () => (got = await vm.samples('{__name__="room_value"}')).size === NAMES.length, 20_000);
+      for (const r of rows()) assert.deepEqual(got.get(`${r.sensor}|${r.ts}`), [r.value], r.sensor);
+    } finally {
+      await vm.stop();
+    }
+  },
+});
