@@ -138,13 +138,24 @@ export class MqttForwarder implements Forwarder {
     const t = this.#target;
     const url = new URL(t.brokerUrl);
     const port = Number(url.port);
-    const conn = url.protocol === "mqtts:"
-      ? await Deno.connectTls({
+    const connecting = url.protocol === "mqtts:"
+      ? Deno.connectTls({
         hostname: url.hostname,
         port,
         caCerts: t.caFile ? [Deno.readTextFileSync(t.caFile)] : undefined,
       })
-      : await Deno.connect({ hostname: url.hostname, port });
+      : Deno.connect({ hostname: url.hostname, port });
+    // A connect that outlives the timeout is closed as soon as it completes.
+    let adopted = false;
+    const closeLate = (c: Deno.Conn) => {
+      if (adopted) return;
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    };
+    signal.addEventListener("abort", () => connecting.then(closeLate, () => {}), { once: true });
+    const conn = await Promise.race([connecting, aborted(signal)]);
+    adopted = true;
     const session = new Session(conn);
     this.#session = session;
     const connack = session.connack();
