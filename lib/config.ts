@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseForwardTarget } from "./forward/target.ts";
 
 /** How hard a commit is pushed to stable storage: `full` survives power loss. */
 export type Durability = "full" | "normal";
@@ -77,6 +78,8 @@ export interface RunConfig {
   listen?: string;
   /** Bearer token required by the HTTP listener (mandatory off loopback). */
   httpToken?: string;
+  /** Upstreams to forward readings to (`--forward URL`, repeatable); see docs/FORWARDING.md. */
+  forward: string[];
 }
 
 /** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
@@ -164,6 +167,40 @@ function duration(defaultUnit: keyof typeof UNIT_MS, minMs: number, maxMs: numbe
     }
     return ms;
   };
+}
+
+/** A list of values, each checked by `each`; every bad element is reported with its position. */
+function eachOf(each: (raw: string) => string): Parser<string[]> {
+  return (raw) => {
+    const items = raw as string[];
+    const problems: string[] = [];
+    const out = items.map((item, i) => {
+      try {
+        if (typeof item !== "string" || item.trim() === "") throw new InvalidValue("expected a non-empty string");
+        return each(item.trim());
+      } catch (e) {
+        problems.push(`${items.length > 1 ? `[${i}] ` : ""}${(e as Error).message}`);
+        return "";
+      }
+    });
+    if (problems.length > 0) throw new InvalidValue(problems.join("; "));
+    return out;
+  };
+}
+
+/** A `--forward` URL: validated here (exit 2) so a typo never starts a logger that cannot forward. */
+function forwardUrl(raw: string): string {
+  parseForwardTarget(raw);
+  return raw;
+}
+
+/** Checks that no two forwarders share a cursor name. */
+function forwardList(raw: unknown): string[] {
+  const urls = eachOf(forwardUrl)(raw);
+  const names = urls.map((u) => parseForwardTarget(u).name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new InvalidValue(`two forwarders named ${dup}; give one a distinct name=`);
+  return urls;
 }
 
 const HOUR_MS = 3_600_000;
@@ -370,6 +407,13 @@ const RUN_FIELDS: readonly Field[] = [
     help: "bearer token the HTTP listener requires; mandatory on non-loopback addresses",
   },
   {
+    key: "forward",
+    name: "forward",
+    parse: forwardList,
+    multiple: true,
+    help: "forward readings to URL (repeatable): http(s)://… line protocol, mqtt(s)://… MQTT; see docs/FORWARDING.md",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -401,6 +445,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   statsIntervalMs: 60_000,
   logFormat: "auto",
   logLevel: "info",
+  forward: [],
 });
 
 /** What the command line asked for: a subcommand, its config, or help/version. */
@@ -525,7 +570,11 @@ function readConfigFile(path: string, readTextFile: (path: string) => string): R
 
 /** The `--help` text, generated from the same table the parser uses. */
 export function helpText(version: string, commands: readonly { name: string; summary: string }[] = []): string {
-  const rows = RUN_FIELDS.map((f) => `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}`);
+  const rows = RUN_FIELDS.map((f) =>
+    `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}${
+      f.multiple ? " (several separated by ; or newlines), JSON an array" : ""
+    }`
+  );
   return `edgelog ${version}: durable sensor logger (SQLite WAL)
 
 Usage: edgelog [run] [options]

@@ -12,6 +12,7 @@ import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer } from "./http.ts";
 import { createSources, type Source, type SourceContext } from "./sources/mod.ts";
 import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
+import { type Forwarding, startForwarding } from "./forward/mod.ts";
 
 /** Signals that ask edgelog to stop gracefully. */
 export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -107,6 +108,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Time between retries of a failing commit while stopping, ms. */
 const RETRY_MS = 50;
 
+/** Share of the remaining shutdown deadline the forwarders may use to flush. */
+const FORWARD_FLUSH_SHARE = 0.5;
+/** Time kept back from the forwarders' flush for the checkpoint and close, ms. */
+const CLOSE_RESERVE_MS = 1500;
+
 /**
  * Runs the logger until a stop is requested, then shuts down in the contract's order.
  * Returns the exit code; throws LockedError/DatabaseError when the database cannot be opened.
@@ -188,6 +194,11 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     }
     log.info("HTTP listener on {hostname}:{port}", { hostname: http.hostname, port: http.port });
   }
+  // Forwarders read committed rows on their own connections and keep their cursors through the
+  // store; they start after the store is open and stop after the final commit.
+  const forwarding: Forwarding | undefined = config.forward.length > 0
+    ? startForwarding(config.forward, store, { dbPath: store.path, log })
+    : undefined;
   for (const source of sources) await source.start(pipeline.emit);
   const endedSources = sources.filter((s) => s.ended !== undefined);
   if (endedSources.length > 0 && endedSources.length === sources.length) {
@@ -214,9 +225,10 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   // ---- Graceful shutdown: the durability contract, in order. ----
   const deadline = stop.firstAt + config.shutdownTimeoutMs;
   const remaining = () => deadline - performance.now();
-  stop.onRepeat((again) =>
-    log.warn("{signal} again: hurrying the shutdown (still committing and closing)", { signal: again })
-  );
+  stop.onRepeat((again) => {
+    log.warn("{signal} again: hurrying the shutdown (still committing and closing)", { signal: again });
+    forwarding?.abort();
+  });
   log.info("stopping ({reason}): committing {pending} pending readings", { reason, pending: pipeline.pendingCount });
   clearInterval(checkpointTimer);
   clearInterval(statsTimer);
@@ -243,7 +255,20 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     await sleep(RETRY_MS);
   }
 
-  // 3. (Forwarders get their bounded flush here once they exist; skipped when hurried.)
+  // 3. Forwarders get a bounded share of what is left of the deadline to send what they have
+  //    (skipped when hurried); what they did not get acknowledged stays in the outbox.
+  if (forwarding) {
+    if (stop.hurried) forwarding.abort();
+    const budgetMs = stop.hurried ? 0 : Math.min(remaining() * FORWARD_FLUSH_SHARE, remaining() - CLOSE_RESERVE_MS);
+    const t0 = performance.now();
+    await forwarding.flush(budgetMs);
+    for (const lag of forwarding.lag()) {
+      log.info("forwarder {name} stopped at id {cursor}: {rows} readings left in the outbox", {
+        ...lag,
+        flush_ms: Math.round(performance.now() - t0),
+      });
+    }
+  }
 
   // 4. Checkpoint the WAL into the database file, so the .db alone holds everything.
   let checkpoint: CheckpointResult | null = null;

@@ -107,6 +107,8 @@ export class Store {
   readonly #insertMany: StatementSync;
   readonly #insertOne: StatementSync;
   readonly #upsertSensor: StatementSync;
+  readonly #openCursor: StatementSync;
+  readonly #advanceCursor: StatementSync;
   readonly #sensorIds = new Map<string, number>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
@@ -124,6 +126,11 @@ export class Store {
        ON CONFLICT(name) DO UPDATE SET unit = coalesce(sensors.unit, excluded.unit)
        RETURNING id`,
     );
+    this.#openCursor = db.prepare(
+      `INSERT INTO forward_cursors(name, last_id) VALUES (?, 0)
+       ON CONFLICT(name) DO UPDATE SET last_id = last_id RETURNING last_id`,
+    );
+    this.#advanceCursor = db.prepare("UPDATE forward_cursors SET last_id = ? WHERE name = ? AND last_id = ?");
     for (const row of db.prepare("SELECT id, name FROM sensors").all() as { id: number; name: string }[]) {
       this.#sensorIds.set(row.name, row.id);
     }
@@ -214,6 +221,23 @@ export class Store {
     this.#sensorIds.set(r.sensor, row.id);
     newSensors.push(r.sensor);
     return row.id;
+  }
+
+  /**
+   * The durable cursor of forwarder `name` (the last id the upstream acknowledged), created at 0
+   * (send everything in the database) the first time. Small write on the writer connection.
+   */
+  openCursor(name: string): number {
+    return Number((this.#openCursor.get(name) as { last_id: number }).last_id);
+  }
+
+  /**
+   * Moves cursor `name` from `fromId` to `toId` in its own small transaction on the writer
+   * connection (between group commits: all writes share one thread, so it never waits for the
+   * writer). Returns false when the cursor was not at `fromId` (`edgelog replay` moved it).
+   */
+  advanceCursor(name: string, fromId: number, toId: number): boolean {
+    return Number(this.#advanceCursor.run(toId, name, fromId).changes) === 1;
   }
 
   /**

@@ -253,3 +253,106 @@ export function readingRows(path: string): { sensor: string; unit: string | null
       ).all().map((row) => ({ ...row })) as { sensor: string; unit: string | null; ts: number; value: number }[],
   );
 }
+
+/** A free TCP port on 127.0.0.1 (bound and released; another process could take it meanwhile). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** True when `command` is on the PATH (`/usr/sbin` included). */
+export function hasCommand(command: string): boolean {
+  const dirs = [...(Deno.env.get("PATH") ?? "").split(":"), "/usr/sbin", "/sbin"];
+  return dirs.some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${command}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Waits until a TCP connection to 127.0.0.1:`port` succeeds. */
+export async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    () => `nothing listens on 127.0.0.1:${port}`,
+  );
+}
+
+/** A server process started by a test; `stop()` sends SIGTERM and waits (SIGKILL after 10 s). */
+export class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly name: string;
+  readonly output: Promise<string>;
+
+  constructor(name: string, command: string, args: string[], cwd?: string) {
+    this.name = name;
+    const path = ["/usr/sbin", "/sbin"].map((d) => `${d}/${command}`).find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    }) ?? command;
+    this.child = new Deno.Command(path, { args, cwd, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    const decode = (s: ReadableStream<Uint8Array>) => new Response(s).text();
+    this.output = Promise.all([decode(this.child.stdout), decode(this.child.stderr)]).then(([o, e]) => o + e);
+  }
+
+  /** Stops the server gracefully and waits for it to exit. */
+  async stop(): Promise<void> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* exited */ }
+    }, 10_000);
+    await this.child.status;
+    clearTimeout(timer);
+    await this.output;
+  }
+}
+
+/** The cursor of forwarder `name` in the database at `path`, or undefined. */
+export function cursorOf(path: string, name: string): number | undefined {
+  return withDb(path, (db) => {
+    const row = db.prepare("SELECT last_id FROM forward_cursors WHERE name = ?").get(name) as
+      | { last_id: number }
+      | undefined;
+    return row === undefined ? undefined : Number(row.last_id);
+  });
+}
+
+/** The largest reading id in the database at `path` (0 when empty). */
+export function maxReadingId(path: string): number {
+  return withDb(
+    path,
+    (db) => Number((db.prepare("SELECT coalesce(max(id), 0) AS m FROM readings").get() as { m: number }).m),
+  );
+}
+
+/** Every reading as `sensor|ts` → value in id order, for comparing with what an upstream received. */
+export function readingsByKey(path: string): Map<string, number> {
+  return withDb(path, (db) => {
+    const map = new Map<string, number>();
+    const rows = db.prepare(
+      "SELECT s.name AS sensor, r.ts AS ts, r.value AS value FROM readings r JOIN sensors s ON s.id = r.sensor_id",
+    )
+      .all() as { sensor: string; ts: number; value: number }[];
+    for (const r of rows) map.set(`${r.sensor}|${r.ts}`, r.value);
+    return map;
+  });
+}

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cursorOf, type LoggerProcess, readingsByKey, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+
+/** What the fake upstream answers to request number n (1-based), in order; then 204. */
+const SCRIPT = ["500", "500", "500", "429", "400", "slow", "503"] as const;
+
+/** Lower bounds of the wait before request n+1 after answer n, ms (backoff 0.5 s .. 2 s, permanent 3 s). */
+const MIN_GAP_MS: Record<(typeof SCRIPT)[number], (failures: number) => number> = {
+  "500": (f) => Math.min(2000, 500 * 2 ** (f - 1)) / 2,
+  "429": () => 2000, // Retry-After: 2
+  "400": () => 0.9 * 3000, // permanent: backoff-permanent=3, jitter ±10 %
+  "slow": (f) => Math.min(2000, 500 * 2 ** (f - 1)) / 2,
+  "503": () => 1000, // Retry-After: 1
+};
+
+function rssKiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+Deno.test("a failing upstream gets retries with backoff, Retry-After and a long pause after 400, never a tight loop", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const times: number[] = [];
+  const received = new Set<string>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const n = times.push(performance.now());
+    const body = await req.text();
+    const step = SCRIPT[n - 1];
+    if (step === "500") return new Response("boom", { status: 500 });
+    if (step === "429") return new Response("slow down", { status: 429, headers: { "retry-after": "2" } });
+    if (step === "503") return new Response("busy", { status: 503, headers: { "retry-after": "1" } });
+    if (step === "400") return new Response("unable to parse", { status: 400 });
+    if (step === "slow") {
+      await new Promise((r) => setTimeout(r, 3000)); // longer than timeout=1
+      return new Response(null, { status: 204 });
+    }
+    for (const line of body.split("\n")) {
+      const m = /sensor=([^ ,]+).* value=\S+ (\d+)$/.exec(line);
+      if (m) received.add(`${m[1]}|${m[2]}`);
+    }
+    return new Response(null, { status: 204 });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/write`;
+  const forward = `${url}?backoff-min=0.5&backoff-max=2&backoff-permanent=3&timeout=1&batch=1000`;
+  let p: LoggerProcess | undefined;
+  try {
+    p = spawnLogger(["--db", db, "--sim-rate", "5000", "--commit-interval", "100", "--forward", forward]);
+    await p.waitUntilLogging();
+    const rss: number[] = [];
+    await waitFor(
+      () => {
+        rss.push(rssKiB(p!.pid));
+        return times.length > SCRIPT.length + 2 && (cursorOf(db, url) ?? 0) > 0;
+      },
+      60_000,
+      () => `${times.length} requests; ${p!.stderrLines.slice(-10).join("\n")}`,
+    );
+    // Backoff: every retry after a failure came no sooner than the policy allows.
+    for (let i = 0; i < SCRIPT.length; i++) {
+      const failures = i + 1;
+      const gap = times[i + 1] - times[i];
+      const slowExtra = SCRIPT[i] === "slow" ? 1000 : 0; // the request itself waited for timeout=1
+      const min = MIN_GAP_MS[SCRIPT[i]](failures) + slowExtra;
+      assert.ok(gap >= min - 50, `request ${i + 2} came ${Math.round(gap)} ms after a ${SCRIPT[i]}, expected ≥ ${min}`);
+    }
+    // The 400 was logged loudly as an error that retrying will not fix.
+    assert.ok(p.records.some((r) => r.level === "ERROR" && String(r.message).includes("retrying will not help")));
+    // No memory growth while the upstream failed: the outbox is the database, not the heap.
+    const warm = rss[Math.min(rss.length - 1, 50)];
+    assert.ok(Math.max(...rss) < warm * 1.5 + 50_000, `RSS grew from ${warm} KiB to ${Math.max(...rss)} KiB`);
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0);
+    // Every reading up to the cursor was delivered by an acknowledged request.
+    const cursor = cursorOf(db, url)!;
+    const stored = readingsByKey(db);
+    const keysUpToCursor = [...stored.keys()].slice(0, cursor);
+    assert.ok(keysUpToCursor.every((k) => received.has(k)), "every acknowledged reading reached the upstream");
+    assert.ok(times.length < 200, `${times.length} requests: no tight loop`);
+  } finally {
+    try {
+      p?.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p?.exited();
+    await server.shutdown();
+  }
+});
