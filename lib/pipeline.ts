@@ -9,8 +9,37 @@
  * @module
  */
 
+import { Histogram } from "./histogram.ts";
 import type { Reading, Store } from "./store.ts";
 import { isTransientWriteError } from "./store.ts";
+
+/** Upper bounds of the commit-latency histogram, seconds. */
+export const COMMIT_SECONDS_BOUNDS: readonly number[] = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+/** Upper bounds of the readings-per-commit histogram. */
+export const BATCH_SIZE_BOUNDS: readonly number[] = [1, 10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 100_000];
+
+/** What one source handed to the pipeline (see {@link Pipeline.emitFor}). */
+export interface SourceCounters {
+  taken: number;
+  dropped: number;
+  /** Readings the source refused as invalid, by reason (see {@link Pipeline.countRejected}). */
+  rejected: Map<string, number>;
+}
 
 /** The counters edgelog reports in its stats and final log record. */
 export interface Counters {
@@ -33,6 +62,15 @@ export interface Counters {
   maxCommitMs: number;
   /** Wall-clock time of the last successful commit (unix ms), 0 before the first. */
   lastCommitAt: number;
+  /** Wall-clock time of the last flush attempt (unix ms), 0 before the first. */
+  lastFlushAt: number;
+  /**
+   * Wall-clock time of the last flush that left nothing pending (unix ms): a commit, or a tick
+   * with nothing to commit, so an idle logger still shows a live writer. 0 before the first.
+   */
+  lastFlushOkAt: number;
+  /** Failed commits since the last successful one. */
+  commitErrorsInRow: number;
 }
 
 /** Settings of the pipeline. */
@@ -75,7 +113,16 @@ export class Pipeline {
     lastCommitMs: 0,
     maxCommitMs: 0,
     lastCommitAt: 0,
+    lastFlushAt: 0,
+    lastFlushOkAt: 0,
+    commitErrorsInRow: 0,
   };
+  /** Duration of each commit, seconds. */
+  readonly commitSeconds: Histogram = new Histogram(COMMIT_SECONDS_BOUNDS);
+  /** Readings per commit. */
+  readonly batchSizes: Histogram = new Histogram(BATCH_SIZE_BOUNDS);
+  /** Per-source counts, for the sources started through {@link emitFor}. */
+  readonly sources: Map<string, SourceCounters> = new Map();
 
   constructor(store: Store, options: PipelineOptions) {
     this.#store = store;
@@ -98,6 +145,33 @@ export class Pipeline {
     }
     return n;
   };
+
+  /**
+   * An {@link emit} that also counts what `source` handed over (per batch, not per reading), so
+   * metrics can say which source took or dropped readings.
+   */
+  emitFor(source: string): Emit {
+    const c = this.#sourceCounters(source);
+    return (readings) => {
+      const n = this.emit(readings);
+      c.taken += n;
+      c.dropped += readings.length - n;
+      return n;
+    };
+  }
+
+  /** Counts `n` readings that `source` refused as invalid, for `reason` (e.g. "not a number"). */
+  countRejected(source: string, reason: string, n = 1): void {
+    const rejected = this.#sourceCounters(source).rejected;
+    rejected.set(reason, (rejected.get(reason) ?? 0) + n);
+    this.counters.rejected += n;
+  }
+
+  #sourceCounters(source: string): SourceCounters {
+    let c = this.sources.get(source);
+    if (c === undefined) this.sources.set(source, c = { taken: 0, dropped: 0, rejected: new Map() });
+    return c;
+  }
 
   /** Free places in the buffer now (push sources use it for back-pressure). */
   get room(): number {
@@ -129,7 +203,11 @@ export class Pipeline {
   flush(): boolean {
     if (this.#fatal !== undefined) return false;
     const batch = this.#pending;
-    if (batch.length === 0) return true;
+    this.counters.lastFlushAt = Date.now();
+    if (batch.length === 0) {
+      this.counters.lastFlushOkAt = this.counters.lastFlushAt;
+      return true;
+    }
     this.#pending = [];
     const { batchSize, now } = this.#options;
     let i = 0;
@@ -143,9 +221,13 @@ export class Pipeline {
         this.counters.commits++;
         this.counters.lastCommitMs = ms;
         if (ms > this.counters.maxCommitMs) this.counters.maxCommitMs = ms;
+        this.commitSeconds.observe(ms / 1000);
+        this.batchSizes.observe(end - i);
         this.counters.lastCommitAt = Date.now();
         i = end;
       }
+      this.counters.lastFlushOkAt = this.counters.lastCommitAt;
+      this.counters.commitErrorsInRow = 0;
       this.#resolveStoredWaiters();
       if (this.#failuresInRow > 0) {
         const failures = this.#failuresInRow;
@@ -158,6 +240,7 @@ export class Pipeline {
       this.#pending = i === 0 ? batch : batch.slice(i);
       this.counters.commitErrors++;
       this.#failuresInRow++;
+      this.counters.commitErrorsInRow = this.#failuresInRow;
       const transient = isTransientWriteError(e);
       if (!transient) {
         this.#fatal = e;

@@ -32,6 +32,16 @@ export interface CheckpointResult {
   checkpointed: number;
 }
 
+/** How the checkpoints of one mode ended, since the store was opened. */
+export interface CheckpointCounts {
+  /** Completed: every WAL frame was copied back. */
+  ok: number;
+  /** Could not copy every frame because a reader or writer held a lock (tried again later). */
+  busy: number;
+  /** Threw an error (e.g. disk full while copying back). */
+  failed: number;
+}
+
 /** Options of {@link Store.open}. */
 export interface StoreOptions {
   durability: Durability;
@@ -110,6 +120,13 @@ export class Store {
   readonly #sensorIds = new Map<string, number>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
+  /** Outcomes of {@link checkpoint} per mode, for metrics. */
+  readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
+    PASSIVE: { ok: 0, busy: 0, failed: 0 },
+    TRUNCATE: { ok: 0, busy: 0, failed: 0 },
+  };
+  /** The last checkpoint's result, null before the first. */
+  lastCheckpoint: CheckpointResult | null = null;
 
   private constructor(path: string, db: DatabaseSync, lock: WriterLock) {
     this.path = path;
@@ -228,12 +245,22 @@ export class Store {
 
   /** Runs `PRAGMA wal_checkpoint(mode)` once and returns what SQLite reported. */
   checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointResult {
-    const row = this.#db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as {
-      busy: number;
-      log: number;
-      checkpointed: number;
-    };
-    return { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
+    let row;
+    try {
+      row = this.#db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as {
+        busy: number;
+        log: number;
+        checkpointed: number;
+      };
+    } catch (e) {
+      this.checkpoints[mode].failed++;
+      throw e;
+    }
+    const result = { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
+    const incomplete = result.busy !== 0 || (result.log > 0 && result.checkpointed < result.log);
+    this.checkpoints[mode][incomplete ? "busy" : "ok"]++;
+    this.lastCheckpoint = result;
+    return result;
   }
 
   /** Closes the connection and releases the writer lock; idempotent. */
