@@ -6,6 +6,8 @@
  * @module
  */
 
+import { healthCommand } from "./health.ts";
+
 /** A subcommand such as `query` or `export`. */
 export interface Command {
   /** The word on the command line, e.g. `export`. */
@@ -20,7 +22,7 @@ export interface Command {
 }
 
 /** Every registered subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [healthCommand];
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {
