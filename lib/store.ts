@@ -117,6 +117,10 @@ export class Store {
   readonly #insertMany: StatementSync;
   readonly #insertOne: StatementSync;
   readonly #upsertSensor: StatementSync;
+  // BEGIN/COMMIT as prepared statements: errors from `db.exec` carry no `errcode` in Deno's
+  // node:sqlite, so a full disk at COMMIT would not be recognised as transient.
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
   readonly #sensorIds = new Map<string, number>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
@@ -136,6 +140,8 @@ export class Store {
     const values = Array.from({ length: ROWS_PER_INSERT }, () => "(?,?,?)").join(",");
     this.#insertMany = db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`);
     this.#insertOne = db.prepare("INSERT INTO readings(sensor_id, ts, value) VALUES (?,?,?)");
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
     this.#upsertSensor = db.prepare(
       `INSERT INTO sensors(name, unit) VALUES (?, ?)
        ON CONFLICT(name) DO UPDATE SET unit = coalesce(sensors.unit, excluded.unit)
@@ -195,7 +201,7 @@ export class Store {
   append(readings: readonly Reading[], from = 0, to = readings.length): void {
     const db = this.#db;
     const newSensors: string[] = [];
-    db.exec("BEGIN IMMEDIATE");
+    this.#begin.run();
     try {
       const args = this.#args;
       let i = from;
@@ -212,7 +218,7 @@ export class Store {
         const r = readings[i];
         this.#insertOne.run(this.#sensorId(r, newSensors), r.ts, r.value);
       }
-      db.exec("COMMIT");
+      this.#commit.run();
     } catch (e) {
       for (const name of newSensors) this.#sensorIds.delete(name);
       if (db.isTransaction) {
