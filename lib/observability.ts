@@ -134,5 +134,8 @@ export function registerObservability(http: HttpServer, deps: ObservabilityDeps)
       }), { public: true });
   }
 
+  // Browsers ask for it; answering keeps their consoles free of 404s.
+  http.route("GET", "/favicon.ico", () => new Response(null, { status: 204 }), { public: true });
+
   return { health, close: () => reads.close() };
 }

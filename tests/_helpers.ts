@@ -204,3 +204,41 @@ export async function sha256File(path: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Waits for the logger's "HTTP listener on" record and returns its base URL. */
+export async function listenerUrl(p: LoggerProcess, timeoutMs = 20_000): Promise<string> {
+  const r = await p.waitForRecord((r) => typeof r.port === "number" && typeof r.hostname === "string", timeoutMs);
+  return `http://${r.hostname}:${r.port}`;
+}
+
+/** True when `name` is an executable on PATH (for tests that need a Debian package's tool). */
+export function hasCommand(name: string): boolean {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (Deno.statSync(`${dir}/${name}`).isFile) return true;
+    } catch { /* not in this directory */ }
+  }
+  return false;
+}
+
+/** Runs a command to completion; returns its exit code and output. */
+export async function run(
+  cmd: string,
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
