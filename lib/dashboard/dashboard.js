@@ -190,6 +190,7 @@
       `/api/v1/readings?sensor=${encodeURIComponent(name)}&since=${w.since}&until=${w.until}&every=${every}ms`,
     );
     chart.everyMs = every;
+    chart.el.dataset.every = String(every);
     chart.data = toColumns(r);
     render(chart);
   }

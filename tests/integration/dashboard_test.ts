@@ -194,6 +194,21 @@ Deno.test({
       const shot = Deno.env.get("EDGELOG_DASHBOARD_SCREENSHOT");
       if (shot) await page.screenshot({ path: shot, fullPage: true });
 
+      // Zoom: dragging across a chart fetches that window again at a finer resolution and stops
+      // following; a double-click goes back to the live last hour.
+      const every = () => page.$$eval(".chart", (els) => els.map((e) => e.getAttribute("data-every")));
+      assert.deepEqual(await every(), ["6000", "6000", "6000"], "the last hour in 6 s buckets");
+      const box = (await page.locator(".chart .u-over").first().boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.95, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await waitFor(async () => (await every()).every((e) => e === "1000"), 20_000, () => "zoom did not refetch");
+      assert.equal(await page.locator("#live.active").count(), 0, "not live while zoomed");
+      await page.locator(".chart .u-over").first().dblclick();
+      await waitFor(async () => (await every()).every((e) => e === "6000"), 20_000, () => "reset did not refetch");
+      assert.equal(await page.locator("#live.active").count(), 1);
+
       // Fill the disk: commits fail, /healthz turns 503 and the page shows the banner.
       await inNamespace("dd", "if=/dev/zero", `of=${fill}`, "bs=1M");
       await waitFor(
