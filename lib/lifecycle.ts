@@ -178,7 +178,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
 
   const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
   const observability = http
-    ? registerObservability(http, {
+    ? await registerObservability(http, {
       pipeline,
       store,
       version: deps.version,
@@ -192,7 +192,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     try {
       await http.start();
     } catch (e) {
-      observability?.close();
+      await observability?.close();
       pipeline.close();
       store.close();
       throw new ListenError(`cannot listen on ${config.listen}: ${(e as Error).message}`);
@@ -237,7 +237,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   } catch (e) {
     log.warn("HTTP listener did not stop cleanly: {error}", { error: String(e) });
   }
-  observability?.close();
+  await observability?.close();
   for (const source of sources) {
     try {
       await source.stop();

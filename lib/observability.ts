@@ -13,7 +13,7 @@ import { evaluateHealth, type HealthStatus } from "./health.ts";
 import type { HttpServer } from "./http.ts";
 import { fileSize, type ForwarderLag, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import type { Pipeline } from "./pipeline.ts";
-import { ReadApi, ReadApiError } from "./read_api.ts";
+import { ReadApiError, ReadApiWorker } from "./read_api.ts";
 import type { Store } from "./store.ts";
 
 /** What the observability routes read from the running logger. */
@@ -35,8 +35,8 @@ export interface ObservabilityDeps {
 export interface Observability {
   /** The writer's health now. */
   health(): HealthStatus;
-  /** Closes the read API's connection. */
-  close(): void;
+  /** Closes the read API's connection and worker. */
+  close(): Promise<void>;
 }
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -53,18 +53,18 @@ function json(body: unknown, status = 200): Response {
  *
  * @example
  * ```ts
- * const observability = registerObservability(http, { pipeline, store, version, commitIntervalMs: 250,
+ * const observability = await registerObservability(http, { pipeline, store, version, commitIntervalMs: 250,
  *   bufferSize: 200_000, startedAt: Date.now() });
  * await http.start();
  * // … on shutdown:
  * await http.stop();
- * observability.close();
+ * await observability.close();
  * ```
  */
-export function registerObservability(http: HttpServer, deps: ObservabilityDeps): Observability {
+export async function registerObservability(http: HttpServer, deps: ObservabilityDeps): Promise<Observability> {
   const now = deps.now ?? Date.now;
   const forwarders = deps.forwarders ?? (() => []);
-  const reads = new ReadApi(deps.store.path, now);
+  const reads = await ReadApiWorker.open(deps.store.path);
   const health = () =>
     evaluateHealth({
       counters: { ...deps.pipeline.counters, pending: deps.pipeline.pendingCount },
@@ -116,15 +116,15 @@ export function registerObservability(http: HttpServer, deps: ObservabilityDeps)
     });
   });
 
-  const guarded = (fn: () => unknown) => {
+  const guarded = async (fn: () => Promise<unknown>) => {
     try {
-      return json(fn());
+      return json(await fn());
     } catch (e) {
       if (e instanceof ReadApiError) return json({ error: e.message }, e.status);
       return json({ error: `cannot read the database: ${(e as Error).message}` }, 503);
     }
   };
-  http.route("GET", "/api/v1/sensors", () => guarded(() => ({ sensors: reads.sensors() })));
+  http.route("GET", "/api/v1/sensors", () => guarded(async () => ({ sensors: await reads.sensors() })));
   http.route("GET", "/api/v1/readings", (_request, url) => guarded(() => reads.readings(url.searchParams)));
 
   for (const asset of DASHBOARD_ASSETS) {

@@ -2,7 +2,8 @@
  * The read API of the HTTP listener: `GET /api/v1/sensors` and `GET /api/v1/readings`.
  *
  * It reads through its own read-only connection, so the writer is never blocked (WAL readers
- * see the last committed state and take no write lock).
+ * see the last committed state and take no write lock), and in its own worker thread
+ * ({@link ReadApiWorker}), so a long scan never delays the writer's commits either.
  *
  * TODO: the `query` subcommand's read engine is being written at the same time; once both are
  * merged, this module should call that engine instead of carrying its own SQL and time parsing.
@@ -183,5 +184,116 @@ export class ReadApi {
     this.#statements.clear();
     this.#db?.close();
     this.#db = undefined;
+  }
+}
+
+/** A request to the read worker. */
+export type ReadRequest =
+  | { id: number; kind: "open"; path: string }
+  | { id: number; kind: "sensors" }
+  | { id: number; kind: "readings"; query: string }
+  | { id: number; kind: "close" };
+
+/** The read worker's answer to the request with the same `id`. */
+export type ReadReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; status: number; message: string };
+
+/** Requests waiting for the worker at most; beyond it requests are answered 503 at once. */
+export const MAX_QUEUED_READS = 64;
+
+/**
+ * {@link ReadApi} in a worker thread: queries run off the logger's event loop, so a scan over
+ * millions of rows delays no commit.
+ *
+ * @example
+ * ```ts
+ * const reads = await ReadApiWorker.open("./data/edgelog.db");
+ * console.log(await reads.sensors());
+ * await reads.close();
+ * ```
+ */
+export class ReadApiWorker {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #closed = false;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data: reply }: MessageEvent<ReadReply>) => {
+      const waiter = this.#waiting.get(reply.id);
+      if (waiter === undefined) return;
+      this.#waiting.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(new ReadApiError(reply.message, reply.status));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#failAll(`the read worker failed: ${event.message}`);
+    };
+  }
+
+  /** Starts the worker and opens `path` read-only in it. */
+  static async open(path: string): Promise<ReadApiWorker> {
+    const worker = new Worker(new URL("./read_worker.ts", import.meta.url), { type: "module" });
+    const reads = new ReadApiWorker(worker);
+    try {
+      await reads.#request({ kind: "open", path });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    return reads;
+  }
+
+  #request(
+    request: { kind: "open"; path: string } | { kind: "sensors" | "close" } | {
+      kind: "readings";
+      query: string;
+    },
+  ): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ReadApiError("the read API is closed", 503));
+    if (this.#waiting.size >= MAX_QUEUED_READS) {
+      return Promise.reject(new ReadApiError("too many read requests at once; try again", 503));
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...request, id } as ReadRequest);
+    });
+  }
+
+  #failAll(message: string): void {
+    for (const waiter of this.#waiting.values()) waiter.reject(new ReadApiError(message, 503));
+    this.#waiting.clear();
+  }
+
+  /** See {@link ReadApi.sensors}. */
+  async sensors(): Promise<SensorInfo[]> {
+    return await this.#request({ kind: "sensors" }) as SensorInfo[];
+  }
+
+  /** See {@link ReadApi.readings}. */
+  async readings(params: URLSearchParams): Promise<ReadingsResult> {
+    return await this.#request({ kind: "readings", query: params.toString() }) as ReadingsResult;
+  }
+
+  /**
+   * Closes the read connection (waiting at most `timeoutMs` for a query in progress) and ends
+   * the worker; requests still waiting are answered 503.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
+    if (this.#closed) return;
+    const closing = this.#request({ kind: "close" });
+    this.#closed = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      closing.catch(() => {}),
+      new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    this.#worker.terminate();
+    this.#failAll("the read API is closed");
   }
 }

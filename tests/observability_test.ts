@@ -4,7 +4,7 @@ import { evaluateHealth, MAX_COMMIT_ERRORS_IN_ROW } from "../lib/health.ts";
 import { Histogram } from "../lib/histogram.ts";
 import { escapeLabelValue, Exposition, formatValue } from "../lib/metrics.ts";
 import { type Counters, Pipeline } from "../lib/pipeline.ts";
-import { parseDuration, parseTime, ReadApi, ReadApiError } from "../lib/read_api.ts";
+import { parseDuration, parseTime, ReadApi, ReadApiError, ReadApiWorker } from "../lib/read_api.ts";
 import { Store } from "../lib/store.ts";
 import { hasCommand, run, tempDir } from "./_helpers.ts";
 
@@ -162,4 +162,21 @@ Deno.test("times and durations parse as unix ms, ISO 8601, now and relative", ()
   assert.equal(parseDuration("1.5s", "every"), 1500);
   assert.throws(() => parseDuration("0s", "every"), ReadApiError);
   assert.throws(() => parseTime("yesterday", "since", NOW), /since: expected/);
+});
+
+Deno.test("the read worker answers like the read API and refuses requests once closed", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  const reads = await ReadApiWorker.open(path);
+  try {
+    store.append([{ sensor: "t", ts: Date.now() - 1000, value: 7, unit: "°C" }]);
+    assert.deepEqual((await reads.sensors()).map((s) => [s.name, s.last_value]), [["t", 7]]);
+    assert.deepEqual((await reads.readings(new URLSearchParams("sensor=t&since=-1m"))).value, [7]);
+    await assert.rejects(reads.readings(new URLSearchParams("sensor=x")), (e) => (e as ReadApiError).status === 404);
+  } finally {
+    await reads.close();
+    store.close();
+  }
+  await assert.rejects(reads.sensors(), (e) => (e as ReadApiError).status === 503);
 });
