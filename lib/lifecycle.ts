@@ -10,6 +10,7 @@ import { DatabaseError, ExitCode } from "./errors.ts";
 import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer } from "./http.ts";
+import { registerObservability } from "./observability.ts";
 import { createSources, type Source, type SourceContext } from "./sources/mod.ts";
 import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
@@ -183,11 +184,22 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   });
 
   const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
+  const observability = http
+    ? await registerObservability(http, {
+      pipeline,
+      store,
+      version: deps.version,
+      commitIntervalMs: config.commitIntervalMs,
+      bufferSize: config.bufferSize,
+      startedAt: Date.now(),
+    })
+    : undefined;
   pipeline.start();
   if (http) {
     try {
       await http.start();
     } catch (e) {
+      await observability?.close();
       pipeline.close();
       store.close();
       throw new ListenError(`cannot listen on ${config.listen}: ${(e as Error).message}`);
@@ -199,7 +211,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   const forwarding: Forwarding | undefined = config.forward.length > 0
     ? startForwarding(config.forward, store, { dbPath: store.path, log })
     : undefined;
-  for (const source of sources) await source.start(pipeline.emit);
+  for (const source of sources) await source.start(pipeline.emitFor(source.name));
   const endedSources = sources.filter((s) => s.ended !== undefined);
   if (endedSources.length > 0 && endedSources.length === sources.length) {
     Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
@@ -240,6 +252,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   } catch (e) {
     log.warn("HTTP listener did not stop cleanly: {error}", { error: String(e) });
   }
+  await observability?.close();
   for (const source of sources) {
     try {
       await source.stop();

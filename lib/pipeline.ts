@@ -9,11 +9,40 @@
  * @module
  */
 
+import { Histogram } from "./histogram.ts";
 import type { Reading, Store } from "./store.ts";
 
 /** The part of {@link Store} the pipeline needs: commit `readings[from..to)` in one transaction. */
 export type BatchWriter = Pick<Store, "append">;
 import { isTransientWriteError } from "./store.ts";
+
+/** Upper bounds of the commit-latency histogram, seconds. */
+export const COMMIT_SECONDS_BOUNDS: readonly number[] = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+/** Upper bounds of the readings-per-commit histogram. */
+export const BATCH_SIZE_BOUNDS: readonly number[] = [1, 10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 100_000];
+
+/** What one source handed to the pipeline (see {@link Pipeline.emitFor}). */
+export interface SourceCounters {
+  taken: number;
+  dropped: number;
+  /** Readings the source refused as invalid, by reason (see {@link Pipeline.countRejected}). */
+  rejected: Map<string, number>;
+}
 
 /** The counters edgelog reports in its stats and final log record. */
 export interface Counters {
@@ -38,6 +67,15 @@ export interface Counters {
   maxCommitMs: number;
   /** Wall-clock time of the last successful commit (unix ms), 0 before the first. */
   lastCommitAt: number;
+  /** Wall-clock time of the last flush attempt (unix ms), 0 before the first. */
+  lastFlushAt: number;
+  /**
+   * Wall-clock time of the last flush that left nothing pending (unix ms): a commit, or a tick
+   * with nothing to commit, so an idle logger still shows a live writer. 0 before the first.
+   */
+  lastFlushOkAt: number;
+  /** Failed commits since the last successful one. */
+  commitErrorsInRow: number;
 }
 
 /** Settings of the pipeline. */
@@ -65,7 +103,6 @@ export class Pipeline {
   #pending: Reading[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #soon: ReturnType<typeof setTimeout> | undefined;
-  #failuresInRow = 0;
   #fatal: unknown = undefined;
   /** Callers waiting until `stored` reaches a count, in ascending order of that count. */
   #storedWaiters: { target: number; resolve: (ok: boolean) => void }[] = [];
@@ -81,7 +118,16 @@ export class Pipeline {
     lastCommitMs: 0,
     maxCommitMs: 0,
     lastCommitAt: 0,
+    lastFlushAt: 0,
+    lastFlushOkAt: 0,
+    commitErrorsInRow: 0,
   };
+  /** Duration of each commit, seconds. */
+  readonly commitSeconds: Histogram = new Histogram(COMMIT_SECONDS_BOUNDS);
+  /** Readings per commit. */
+  readonly batchSizes: Histogram = new Histogram(BATCH_SIZE_BOUNDS);
+  /** Per-source counts, for the sources started through {@link emitFor}. */
+  readonly sources: Map<string, SourceCounters> = new Map();
 
   constructor(store: BatchWriter, options: PipelineOptions) {
     this.#store = store;
@@ -96,7 +142,11 @@ export class Pipeline {
     for (let i = 0; i < n; i++) pending.push(readings[i]);
     this.counters.taken += n;
     this.counters.dropped += readings.length - n;
-    if (pending.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined) {
+    // A full batch commits at once, but not while commits fail: then the timer paces the retries.
+    if (
+      pending.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
+      this.counters.commitErrorsInRow === 0
+    ) {
       this.#soon = setTimeout(() => {
         this.#soon = undefined;
         this.flush();
@@ -107,20 +157,43 @@ export class Pipeline {
 
   /**
    * Counts readings a sampler skipped because the buffer was full (it checked {@link room} and
-   * did not produce them), as `dropped`.
+   * did not produce them), as `dropped` of `source`.
    */
-  countSkipped(n: number): void {
+  countSkipped(source: string, n: number): void {
     this.counters.dropped += n;
+    this.#sourceCounters(source).dropped += n;
   }
 
   /**
-   * Counts `n` readings a source refused as invalid, under `reason`. Reasons are a small fixed
-   * set of identifiers chosen by the sources (never text from the input), so the map stays small.
+   * An {@link emit} that also counts what `source` handed over (per batch, not per reading), so
+   * metrics can say which source took or dropped readings.
    */
-  reject(reason: string, n = 1): void {
+  emitFor(source: string): Emit {
+    const c = this.#sourceCounters(source);
+    return (readings) => {
+      const n = this.emit(readings);
+      c.taken += n;
+      c.dropped += readings.length - n;
+      return n;
+    };
+  }
+
+  /**
+   * Counts `n` readings that `source` refused as invalid, for `reason`. Reasons are a small fixed
+   * set of identifiers chosen by the sources (never text from the input), so the maps stay small.
+   */
+  countRejected(source: string, reason: string, n = 1): void {
     if (n <= 0) return;
+    const rejected = this.#sourceCounters(source).rejected;
+    rejected.set(reason, (rejected.get(reason) ?? 0) + n);
     this.counters.rejected += n;
     this.counters.rejectedByReason[reason] = (this.counters.rejectedByReason[reason] ?? 0) + n;
+  }
+
+  #sourceCounters(source: string): SourceCounters {
+    let c = this.sources.get(source);
+    if (c === undefined) this.sources.set(source, c = { taken: 0, dropped: 0, rejected: new Map() });
+    return c;
   }
 
   /** Free places in the buffer now (push sources use it for back-pressure). */
@@ -154,7 +227,11 @@ export class Pipeline {
   flush(groupSize: number = this.#options.batchSize): boolean {
     if (this.#fatal !== undefined) return false;
     const batch = this.#pending;
-    if (batch.length === 0) return true;
+    this.counters.lastFlushAt = Date.now();
+    if (batch.length === 0) {
+      this.counters.lastFlushOkAt = this.counters.lastFlushAt;
+      return true;
+    }
     this.#pending = [];
     const { now } = this.#options;
     let i = 0;
@@ -168,13 +245,16 @@ export class Pipeline {
         this.counters.commits++;
         this.counters.lastCommitMs = ms;
         if (ms > this.counters.maxCommitMs) this.counters.maxCommitMs = ms;
+        this.commitSeconds.observe(ms / 1000);
+        this.batchSizes.observe(end - i);
         this.counters.lastCommitAt = Date.now();
         i = end;
       }
+      this.counters.lastFlushOkAt = this.counters.lastCommitAt;
       this.#resolveStoredWaiters();
-      if (this.#failuresInRow > 0) {
-        const failures = this.#failuresInRow;
-        this.#failuresInRow = 0;
+      if (this.counters.commitErrorsInRow > 0) {
+        const failures = this.counters.commitErrorsInRow;
+        this.counters.commitErrorsInRow = 0;
         this.#options.onRecovered?.(failures);
       }
       return true;
@@ -182,7 +262,7 @@ export class Pipeline {
       // Keep the readings not yet committed, in order, ahead of any that arrive meanwhile.
       this.#pending = i === 0 ? batch : batch.slice(i);
       this.counters.commitErrors++;
-      this.#failuresInRow++;
+      this.counters.commitErrorsInRow++;
       const transient = isTransientWriteError(e);
       if (!transient) {
         this.#fatal = e;

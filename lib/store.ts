@@ -32,6 +32,16 @@ export interface CheckpointResult {
   checkpointed: number;
 }
 
+/** How the checkpoints of one mode ended, since the store was opened. */
+export interface CheckpointCounts {
+  /** Completed: every WAL frame was copied back. */
+  ok: number;
+  /** Could not copy every frame because a reader or writer held a lock (tried again later). */
+  busy: number;
+  /** Threw an error (e.g. disk full while copying back). */
+  failed: number;
+}
+
 /** Options of {@link Store.open}. */
 export interface StoreOptions {
   durability: Durability;
@@ -109,9 +119,20 @@ export class Store {
   readonly #upsertSensor: StatementSync;
   readonly #openCursor: StatementSync;
   readonly #advanceCursor: StatementSync;
+  // BEGIN/COMMIT as prepared statements: errors from `db.exec` carry no `errcode` in Deno's
+  // node:sqlite, so a full disk at COMMIT would not be recognised as transient.
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
   readonly #sensorIds = new Map<string, number>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
+  /** Outcomes of {@link checkpoint} per mode, for metrics. */
+  readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
+    PASSIVE: { ok: 0, busy: 0, failed: 0 },
+    TRUNCATE: { ok: 0, busy: 0, failed: 0 },
+  };
+  /** The last checkpoint's result, null before the first. */
+  lastCheckpoint: CheckpointResult | null = null;
 
   private constructor(path: string, db: DatabaseSync, lock: WriterLock) {
     this.path = path;
@@ -121,6 +142,8 @@ export class Store {
     const values = Array.from({ length: ROWS_PER_INSERT }, () => "(?,?,?)").join(",");
     this.#insertMany = db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`);
     this.#insertOne = db.prepare("INSERT INTO readings(sensor_id, ts, value) VALUES (?,?,?)");
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
     this.#upsertSensor = db.prepare(
       `INSERT INTO sensors(name, unit) VALUES (?, ?)
        ON CONFLICT(name) DO UPDATE SET unit = coalesce(sensors.unit, excluded.unit)
@@ -185,7 +208,7 @@ export class Store {
   append(readings: readonly Reading[], from = 0, to = readings.length): void {
     const db = this.#db;
     const newSensors: string[] = [];
-    db.exec("BEGIN IMMEDIATE");
+    this.#begin.run();
     try {
       const args = this.#args;
       let i = from;
@@ -202,7 +225,7 @@ export class Store {
         const r = readings[i];
         this.#insertOne.run(this.#sensorId(r, newSensors), r.ts, r.value);
       }
-      db.exec("COMMIT");
+      this.#commit.run();
     } catch (e) {
       for (const name of newSensors) this.#sensorIds.delete(name);
       if (db.isTransaction) {
@@ -252,12 +275,22 @@ export class Store {
 
   /** Runs `PRAGMA wal_checkpoint(mode)` once and returns what SQLite reported. */
   checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointResult {
-    const row = this.#db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as {
-      busy: number;
-      log: number;
-      checkpointed: number;
-    };
-    return { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
+    let row;
+    try {
+      row = this.#db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as {
+        busy: number;
+        log: number;
+        checkpointed: number;
+      };
+    } catch (e) {
+      this.checkpoints[mode].failed++;
+      throw e;
+    }
+    const result = { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
+    const incomplete = result.busy !== 0 || (result.log > 0 && result.checkpointed < result.log);
+    this.checkpoints[mode][incomplete ? "busy" : "ok"]++;
+    this.lastCheckpoint = result;
+    return result;
   }
 
   /** The value of a pragma on the writer's own connection (for diagnostics and tests). */

@@ -356,3 +356,30 @@ export function readingsByKey(path: string): Map<string, number> {
     return map;
   });
 }
+
+/** Waits for the logger's "HTTP listener on" record and returns its base URL. */
+export async function listenerUrl(p: LoggerProcess, timeoutMs = 20_000): Promise<string> {
+  return `http://127.0.0.1:${await listenPort(p, timeoutMs)}`;
+}
+
+/** Runs a command to completion; returns its exit code and output. */
+export async function run(
+  cmd: string,
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}

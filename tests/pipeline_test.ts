@@ -126,3 +126,31 @@ Deno.test("the commit timer commits within the interval, and a full batch commit
     p.close();
   }
 });
+
+Deno.test("while commits fail, a full batch does not trigger immediate retries: the timer paces them", async () => {
+  const w = new FakeWriter();
+  w.failWith = sqliteError(13);
+  let attempts = 0;
+  const p = new Pipeline(w, {
+    commitIntervalMs: 200,
+    batchSize: 10,
+    bufferSize: 10_000,
+    onCommitError: () => attempts++,
+  });
+  p.start();
+  try {
+    p.emit(many(10)); // a full batch: one immediate attempt, which fails
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(attempts, 1);
+    for (let k = 0; k < 20; k++) {
+      p.emit(many(10, 10 * (k + 1)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.ok(attempts <= 2, `at most one timer retry within ~40 ms, got ${attempts}`);
+    w.failWith = undefined;
+    assert.equal(await p.waitStored(), true);
+    assert.equal(w.stored.length, 210);
+  } finally {
+    p.close();
+  }
+});

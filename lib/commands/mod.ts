@@ -7,6 +7,7 @@
  */
 
 import { REPLAY } from "./replay.ts";
+import { healthCommand } from "./health.ts";
 
 /** A subcommand such as `query` or `export`. */
 export interface Command {
@@ -22,7 +23,7 @@ export interface Command {
 }
 
 /** Every registered subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [REPLAY];
+export const COMMANDS: readonly Command[] = [healthCommand, REPLAY];
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {

@@ -46,7 +46,7 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
         ratePerSecond: config.simRate,
         sensors: config.simSensors,
         room: () => pipeline.room,
-        onSkipped: (n) => pipeline.countSkipped(n),
+        onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":
       return new SysfsSource({ root: config.sysfsRoot, intervalMs: config.intervalMs });
@@ -54,17 +54,22 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
       return new ExecSource({
         spec: spec.exec!,
         intervalMs: config.intervalMs,
-        rejections: new Rejections(`exec ${spec.exec!.argv[0]}`, pipeline),
+        rejections: rejectionsOf(`exec ${spec.exec!.argv[0]}`, pipeline),
       });
     case "stdin":
-      return new StdinSource({ room: () => pipeline.room, rejections: new Rejections("stdin", pipeline) });
+      return new StdinSource({ room: () => pipeline.room, rejections: rejectionsOf("stdin", pipeline) });
     case "http":
       if (!context.http) throw new ConfigError(["--source http: needs the HTTP listener; add --listen HOST:PORT"]);
       return new HttpIngestSource({
         http: context.http,
         pipeline,
-        rejections: new Rejections("http", pipeline),
+        rejections: rejectionsOf("http", pipeline),
         maxBodyBytes: config.httpMaxBodyBytes,
       });
   }
+}
+
+/** The refusals of `source`, counted in the pipeline under that source's name. */
+export function rejectionsOf(source: string, pipeline: Pipeline): Rejections {
+  return new Rejections(source, { reject: (reason, n = 1) => pipeline.countRejected(source, reason, n) });
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { HttpServer } from "../../lib/http.ts";
 import { Pipeline } from "../../lib/pipeline.ts";
-import { Rejections } from "../../lib/sources/_rejections.ts";
+import { rejectionsOf } from "../../lib/sources/mod.ts";
 import { HttpIngestSource, INGEST_PATH } from "../../lib/sources/http_ingest.ts";
 import { Store } from "../../lib/store.ts";
 import { countReadings, tempDir, withDb } from "../_helpers.ts";
@@ -27,7 +27,7 @@ async function rig(options: { bufferSize?: number; maxBodyBytes?: number; commit
   const source = new HttpIngestSource({
     http,
     pipeline,
-    rejections: new Rejections("http", pipeline),
+    rejections: rejectionsOf("http", pipeline),
     maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
   });
   await http.start();

@@ -1,0 +1,86 @@
+/**
+ * `edgelog health`: asks a running logger's `/healthz` whether its writer is committing; exit 0
+ * when healthy, 1 otherwise. Made for Docker's `HEALTHCHECK` in the `FROM scratch` image, which
+ * has no shell or curl.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ConfigError } from "../config.ts";
+import { ExitCode } from "../errors.ts";
+import { isLoopback, parseListen } from "../http.ts";
+import type { Command } from "./mod.ts";
+
+const USAGE = `Usage: edgelog health [--url URL] [--token TOKEN] [--timeout SECONDS]
+
+Exits 0 when the logger's writer is healthy (GET /healthz answers 200), 1 otherwise.
+  --url URL          base URL of the logger's listener (default from EDGELOG_LISTEN,
+                     e.g. 127.0.0.1:8080 -> http://127.0.0.1:8080)
+  --token TOKEN      bearer token (default EDGELOG_HTTP_TOKEN; /healthz does not need it)
+  --timeout SECONDS  give up after this long (default 5)
+`;
+
+/** The base URL for a `--listen` value: wildcard addresses are reached on loopback. */
+export function urlForListen(listen: string): string {
+  const { hostname, port } = parseListen(listen);
+  let host = hostname;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  else if (host === "::") host = "::1";
+  else if (!isLoopback(host) && host.includes(":")) host = `[${host}]`;
+  if (host === "::1") host = "[::1]";
+  return `http://${host}:${port}`;
+}
+
+/** The `health` subcommand. */
+export const healthCommand: Command = {
+  name: "health",
+  summary: "exit 0 if the running logger's writer is healthy (for Docker HEALTHCHECK)",
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: [...args],
+        options: {
+          url: { type: "string" },
+          token: { type: "string" },
+          timeout: { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+        strict: true,
+      }));
+    } catch (e) {
+      throw new ConfigError([`health: ${(e as Error).message}; see 'edgelog health --help'`]);
+    }
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.ok;
+    }
+    const listen = Deno.env.get("EDGELOG_LISTEN");
+    const base = values.url ?? (listen ? urlForListen(listen) : undefined);
+    if (base === undefined) {
+      throw new ConfigError(["health: give --url (e.g. http://127.0.0.1:8080) or set EDGELOG_LISTEN"]);
+    }
+    const timeoutS = Number(values.timeout ?? "5");
+    if (!(timeoutS > 0)) throw new ConfigError([`health: --timeout: expected seconds > 0, got ${values.timeout}`]);
+    let url: URL;
+    try {
+      url = new URL("/healthz", /^https?:\/\//.test(base) ? base : `http://${base}`);
+    } catch {
+      throw new ConfigError([`health: --url: not a URL: ${JSON.stringify(base)}`]);
+    }
+    const token = values.token ?? Deno.env.get("EDGELOG_HTTP_TOKEN");
+    try {
+      const response = await fetch(url, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        signal: AbortSignal.timeout(timeoutS * 1000),
+      });
+      const body = (await response.text()).trim();
+      console.log(body || `HTTP ${response.status}`);
+      return response.status === 200 ? ExitCode.ok : ExitCode.failure;
+    } catch (e) {
+      console.error(`edgelog health: ${url}: ${(e as Error).message}`);
+      return ExitCode.failure;
+    }
+  },
+};

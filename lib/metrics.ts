@@ -1,0 +1,185 @@
+/**
+ * `GET /metrics`: the logger's state in the Prometheus text exposition format, version 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/). Names follow the Prometheus
+ * conventions: `edgelog_` prefix, `_total` for counters, base units (`_seconds`, `_bytes`).
+ *
+ * @module
+ */
+
+import type { Histogram } from "./histogram.ts";
+import type { HealthStatus } from "./health.ts";
+import type { Pipeline } from "./pipeline.ts";
+import type { Store } from "./store.ts";
+
+/** The `Content-Type` of the text format. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Label names to values of one sample. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** Escapes a label value: backslash, double quote and line feed, as the format requires. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (ch) => ch === "\n" ? "\\n" : `\\${ch}`);
+}
+
+/** Escapes HELP text: backslash and line feed. */
+function escapeHelp(text: string): string {
+  return text.replace(/[\\\n]/g, (ch) => ch === "\n" ? "\\n" : "\\\\");
+}
+
+/** Formats a sample value: Go-style `NaN`, `+Inf`, `-Inf`, otherwise the shortest decimal. */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+/**
+ * Builds one exposition: each family once, with `# HELP` and `# TYPE` before its samples.
+ *
+ * @example
+ * ```ts
+ * const out = new Exposition();
+ * out.family("edgelog_readings_stored_total", "counter", "Readings committed.").sample(42);
+ * out.text(); // "# HELP edgelog_readings_stored_total Readings committed.\n# TYPE ...\n..."
+ * ```
+ */
+export class Exposition {
+  readonly #lines: string[] = [];
+
+  /** Starts the family `name` of `type`; returns a writer for its samples. */
+  family(
+    name: string,
+    type: "counter" | "gauge" | "histogram",
+    help: string,
+  ): { sample: (value: number, labels?: Labels, suffix?: string) => void } {
+    this.#lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    return {
+      sample: (value, labels, suffix = "") =>
+        this.#lines.push(`${name}${suffix}${formatLabels(labels)} ${formatValue(value)}`),
+    };
+  }
+
+  /** Writes a whole histogram family from a {@link Histogram}. */
+  histogram(name: string, help: string, histogram: Histogram, labels: Labels = {}): void {
+    const f = this.family(name, "histogram", help);
+    const cumulative = histogram.cumulative();
+    histogram.bounds.forEach((bound, i) => f.sample(cumulative[i], { ...labels, le: formatValue(bound) }, "_bucket"));
+    f.sample(histogram.count, { ...labels, le: "+Inf" }, "_bucket");
+    f.sample(histogram.sum, labels, "_sum");
+    f.sample(histogram.count, labels, "_count");
+  }
+
+  /** The exposition text, ending with a line feed. */
+  text(): string {
+    return this.#lines.join("\n") + "\n";
+  }
+}
+
+function formatLabels(labels: Labels | undefined): string {
+  if (labels === undefined) return "";
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}
+
+/** A forwarder's backlog, for `edgelog_forwarder_lag_readings`. */
+export interface ForwarderLag {
+  name: string;
+  /** Committed readings not yet sent upstream. */
+  lagReadings: number;
+}
+
+/** Everything the metrics are read from, at scrape time. */
+export interface MetricsSources {
+  pipeline: Pipeline;
+  store: Store;
+  health: HealthStatus;
+  version: string;
+  bufferSize: number;
+  /** Wall-clock start of the logger, unix ms. */
+  startedAt: number;
+  /** Forwarders' lag; none until forwarders exist. */
+  forwarders: readonly ForwarderLag[];
+}
+
+/** Size of a file in bytes, 0 when it does not exist. */
+export function fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Renders every edgelog metric. */
+export function renderMetrics(src: MetricsSources): string {
+  const out = new Exposition();
+  const c = src.pipeline.counters;
+  const sources = [...src.pipeline.sources];
+
+  out.family("edgelog_build_info", "gauge", "Build information; the value is always 1.")
+    .sample(1, { version: src.version, sqlite_version: src.store.sqliteVersion, deno_version: Deno.version.deno });
+  out.family("edgelog_healthy", "gauge", "1 while the writer is committing (what /healthz says), 0 otherwise.")
+    .sample(src.health.status === "ok" ? 1 : 0);
+
+  const taken = out.family("edgelog_readings_taken_total", "counter", "Readings accepted into the buffer.");
+  if (sources.length === 0) taken.sample(c.taken);
+  for (const [source, s] of sources) taken.sample(s.taken, { source });
+  const dropped = out.family(
+    "edgelog_readings_dropped_total",
+    "counter",
+    "Readings a source produced but the full buffer refused.",
+  );
+  if (sources.length === 0) dropped.sample(c.dropped);
+  for (const [source, s] of sources) dropped.sample(s.dropped, { source });
+  const rejected = out.family("edgelog_readings_rejected_total", "counter", "Readings refused as invalid, by reason.");
+  let rejectedByReason = 0;
+  for (const [source, s] of sources) {
+    for (const [reason, n] of s.rejected) {
+      rejected.sample(n, { source, reason });
+      rejectedByReason += n;
+    }
+  }
+  if (c.rejected > rejectedByReason) rejected.sample(c.rejected - rejectedByReason, { source: "", reason: "" });
+  out.family("edgelog_readings_stored_total", "counter", "Readings committed to the database.").sample(c.stored);
+  out.family("edgelog_readings_pending", "gauge", "Readings waiting in the buffer for the writer.")
+    .sample(src.pipeline.pendingCount);
+  out.family("edgelog_buffer_capacity_readings", "gauge", "Readings the buffer holds at most.").sample(src.bufferSize);
+
+  out.family("edgelog_commits_total", "counter", "Transactions committed.").sample(c.commits);
+  out.family("edgelog_commit_errors_total", "counter", "Commits that failed (and were retried).").sample(
+    c.commitErrors,
+  );
+  out.family("edgelog_commit_errors_in_row", "gauge", "Failed commits since the last successful one.")
+    .sample(c.commitErrorsInRow);
+  out.histogram("edgelog_commit_duration_seconds", "Time one commit took.", src.pipeline.commitSeconds);
+  out.histogram("edgelog_commit_batch_size", "Readings per commit.", src.pipeline.batchSizes);
+  out.family("edgelog_last_commit_timestamp_seconds", "gauge", "Unix time of the last commit; 0 before the first.")
+    .sample(c.lastCommitAt / 1000);
+
+  out.family("edgelog_database_size_bytes", "gauge", "Size of the database file.").sample(fileSize(src.store.path));
+  out.family("edgelog_wal_size_bytes", "gauge", "Size of the write-ahead log (-wal) file.")
+    .sample(fileSize(`${src.store.path}-wal`));
+  const checkpoints = out.family("edgelog_checkpoints_total", "counter", "WAL checkpoints by mode and result.");
+  for (const [mode, counts] of Object.entries(src.store.checkpoints)) {
+    for (const [result, n] of Object.entries(counts)) checkpoints.sample(n, { mode: mode.toLowerCase(), result });
+  }
+  const last = src.store.lastCheckpoint;
+  out.family("edgelog_last_checkpoint_wal_frames", "gauge", "WAL frames the last checkpoint saw.")
+    .sample(last?.log ?? 0);
+  out.family("edgelog_last_checkpoint_checkpointed_frames", "gauge", "WAL frames the last checkpoint copied back.")
+    .sample(last?.checkpointed ?? 0);
+
+  if (src.forwarders.length > 0) {
+    const lag = out.family("edgelog_forwarder_lag_readings", "gauge", "Committed readings not yet sent upstream.");
+    for (const f of src.forwarders) lag.sample(f.lagReadings, { forwarder: f.name });
+  }
+
+  out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.").sample(Deno.memoryUsage().rss);
+  out.family("process_start_time_seconds", "gauge", "Start time of the process since the unix epoch in seconds.")
+    .sample(Math.round(performance.timeOrigin) / 1000);
+  out.family("edgelog_uptime_seconds", "gauge", "Seconds since the logger started.")
+    .sample((Date.now() - src.startedAt) / 1000);
+  return out.text();
+}

@@ -1,0 +1,141 @@
+/**
+ * What the HTTP listener shows an operator: `GET /healthz`, `GET /metrics`, the read API
+ * (`/api/v1/sensors`, `/api/v1/readings`, `/api/v1/status`) and the dashboard at `/`.
+ *
+ * `/healthz` and the dashboard's static files are public (orchestrators probe the first, the
+ * second holds no data); everything that returns data needs the bearer token when one is set.
+ *
+ * @module
+ */
+
+import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
+import { evaluateHealth, type HealthStatus } from "./health.ts";
+import type { HttpServer } from "./http.ts";
+import { fileSize, type ForwarderLag, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import type { Pipeline } from "./pipeline.ts";
+import { ReadApiError, ReadApiWorker } from "./read_api.ts";
+import type { Store } from "./store.ts";
+
+/** What the observability routes read from the running logger. */
+export interface ObservabilityDeps {
+  pipeline: Pipeline;
+  store: Store;
+  version: string;
+  commitIntervalMs: number;
+  bufferSize: number;
+  /** Wall-clock start of the logger, unix ms. */
+  startedAt: number;
+  /** Forwarders' lag; none until forwarders exist. */
+  forwarders?: () => readonly ForwarderLag[];
+  /** Wall clock, unix ms; injectable for tests. */
+  now?: () => number;
+}
+
+/** The routes' resources; {@link close} after the listener stopped, before the final checkpoint. */
+export interface Observability {
+  /** The writer's health now. */
+  health(): HealthStatus;
+  /** Closes the read API's connection and worker. */
+  close(): Promise<void>;
+}
+
+const NO_STORE = { "cache-control": "no-store" };
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...NO_STORE },
+  });
+}
+
+/**
+ * Registers the health, metrics, read-API and dashboard routes on `http`.
+ *
+ * @example
+ * ```ts
+ * const observability = await registerObservability(http, { pipeline, store, version, commitIntervalMs: 250,
+ *   bufferSize: 200_000, startedAt: Date.now() });
+ * await http.start();
+ * // … on shutdown:
+ * await http.stop();
+ * await observability.close();
+ * ```
+ */
+export async function registerObservability(http: HttpServer, deps: ObservabilityDeps): Promise<Observability> {
+  const now = deps.now ?? Date.now;
+  const forwarders = deps.forwarders ?? (() => []);
+  const reads = await ReadApiWorker.open(deps.store.path);
+  const health = () =>
+    evaluateHealth({
+      counters: { ...deps.pipeline.counters, pending: deps.pipeline.pendingCount },
+      fatalError: deps.pipeline.fatalError,
+      commitIntervalMs: deps.commitIntervalMs,
+      now: now(),
+      startedAt: deps.startedAt,
+    });
+
+  http.route("GET", "/healthz", () => {
+    const status = health();
+    return json(status, status.status === "ok" ? 200 : 503);
+  }, { public: true });
+
+  http.route("GET", "/metrics", () =>
+    new Response(
+      renderMetrics({
+        pipeline: deps.pipeline,
+        store: deps.store,
+        health: health(),
+        version: deps.version,
+        bufferSize: deps.bufferSize,
+        startedAt: deps.startedAt,
+        forwarders: forwarders(),
+      }),
+      { headers: { "content-type": METRICS_CONTENT_TYPE, ...NO_STORE } },
+    ));
+
+  http.route("GET", "/api/v1/status", () => {
+    const c = deps.pipeline.counters;
+    return json({
+      version: deps.version,
+      sqlite_version: deps.store.sqliteVersion,
+      health: health(),
+      taken: c.taken,
+      stored: c.stored,
+      dropped: c.dropped,
+      rejected: c.rejected,
+      pending: deps.pipeline.pendingCount,
+      commits: c.commits,
+      commit_errors: c.commitErrors,
+      last_commit_ms: c.lastCommitMs,
+      max_commit_ms: c.maxCommitMs,
+      database_bytes: fileSize(deps.store.path),
+      wal_bytes: fileSize(`${deps.store.path}-wal`),
+      rss_bytes: Deno.memoryUsage().rss,
+      uptime_s: (now() - deps.startedAt) / 1000,
+      forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.lagReadings })),
+    });
+  });
+
+  const guarded = async (fn: () => Promise<unknown>) => {
+    try {
+      return json(await fn());
+    } catch (e) {
+      if (e instanceof ReadApiError) return json({ error: e.message }, e.status);
+      return json({ error: `cannot read the database: ${(e as Error).message}` }, 503);
+    }
+  };
+  http.route("GET", "/api/v1/sensors", () => guarded(async () => ({ sensors: await reads.sensors() })));
+  http.route("GET", "/api/v1/readings", (_request, url) => guarded(() => reads.readings(url.searchParams)));
+
+  for (const asset of DASHBOARD_ASSETS) {
+    http.route("GET", asset.path, () =>
+      new Response(asset.body, {
+        headers: { "content-type": asset.contentType, "cache-control": "no-cache" },
+      }), { public: true });
+  }
+
+  // Browsers ask for it; answering keeps their consoles free of 404s.
+  http.route("GET", "/favicon.ico", () => new Response(null, { status: 204 }), { public: true });
+
+  return { health, close: () => reads.close() };
+}
