@@ -184,6 +184,8 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   });
 
   const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
+  // Started once the listener is up (below); the observability routes read its lag meanwhile.
+  let forwarding: Forwarding | undefined;
   const observability = http
     ? await registerObservability(http, {
       pipeline,
@@ -192,6 +194,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
       commitIntervalMs: config.commitIntervalMs,
       bufferSize: config.bufferSize,
       startedAt: Date.now(),
+      forwarders: () => forwarding?.lag() ?? [],
     })
     : undefined;
   pipeline.start();
@@ -208,7 +211,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }
   // Forwarders read committed rows on their own connections and keep their cursors through the
   // store; they start after the store is open and stop after the final commit.
-  const forwarding: Forwarding | undefined = config.forward.length > 0
+  forwarding = config.forward.length > 0
     ? startForwarding(config.forward, store, { dbPath: store.path, log })
     : undefined;
   for (const source of sources) await source.start(pipeline.emitFor(source.name));

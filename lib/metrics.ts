@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ForwardLag } from "./forward/outbox.ts";
 import type { Histogram } from "./histogram.ts";
 import type { HealthStatus } from "./health.ts";
 import type { Pipeline } from "./pipeline.ts";
@@ -83,13 +84,6 @@ function formatLabels(labels: Labels | undefined): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
-/** A forwarder's backlog, for `edgelog_forwarder_lag_readings`. */
-export interface ForwarderLag {
-  name: string;
-  /** Committed readings not yet sent upstream. */
-  lagReadings: number;
-}
-
 /** Everything the metrics are read from, at scrape time. */
 export interface MetricsSources {
   pipeline: Pipeline;
@@ -100,7 +94,7 @@ export interface MetricsSources {
   /** Wall-clock start of the logger, unix ms. */
   startedAt: number;
   /** Forwarders' lag; none until forwarders exist. */
-  forwarders: readonly ForwarderLag[];
+  forwarders: readonly ForwardLag[];
 }
 
 /** Size of a file in bytes, 0 when it does not exist. */
@@ -173,7 +167,13 @@ export function renderMetrics(src: MetricsSources): string {
 
   if (src.forwarders.length > 0) {
     const lag = out.family("edgelog_forwarder_lag_readings", "gauge", "Committed readings not yet sent upstream.");
-    for (const f of src.forwarders) lag.sample(f.lagReadings, { forwarder: f.name });
+    for (const f of src.forwarders) lag.sample(f.rows, { forwarder: f.name });
+    const age = out.family(
+      "edgelog_forwarder_lag_seconds",
+      "gauge",
+      "Age of the oldest reading not yet sent upstream.",
+    );
+    for (const f of src.forwarders) age.sample(f.seconds, { forwarder: f.name });
   }
 
   out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.").sample(Deno.memoryUsage().rss);

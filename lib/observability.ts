@@ -11,7 +11,8 @@
 import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
 import { evaluateHealth, type HealthStatus } from "./health.ts";
 import type { HttpServer } from "./http.ts";
-import { fileSize, type ForwarderLag, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import { fileSize, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import type { ForwardLag } from "./forward/outbox.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { ReadApiError, ReadApiWorker } from "./read_api.ts";
 import type { Store } from "./store.ts";
@@ -26,7 +27,7 @@ export interface ObservabilityDeps {
   /** Wall-clock start of the logger, unix ms. */
   startedAt: number;
   /** Forwarders' lag; none until forwarders exist. */
-  forwarders?: () => readonly ForwarderLag[];
+  forwarders?: () => readonly ForwardLag[];
   /** Wall clock, unix ms; injectable for tests. */
   now?: () => number;
 }
@@ -112,7 +113,7 @@ export async function registerObservability(http: HttpServer, deps: Observabilit
       wal_bytes: fileSize(`${deps.store.path}-wal`),
       rss_bytes: Deno.memoryUsage().rss,
       uptime_s: (now() - deps.startedAt) / 1000,
-      forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.lagReadings })),
+      forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.rows, lag_seconds: f.seconds })),
     });
   });
 
