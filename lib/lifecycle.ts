@@ -184,7 +184,9 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   });
 
   const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
-  // Started once the listener is up (below); the observability routes read its lag meanwhile.
+  // Started once the listener is up (below); the observability routes read its lag, so it is
+  // declared before them and assigned once.
+  // deno-lint-ignore prefer-const
   let forwarding: Forwarding | undefined;
   const observability = http
     ? await registerObservability(http, {
