@@ -6,6 +6,12 @@
  * @module
  */
 
+import { checkCommand } from "./check.ts";
+import { exportCommand } from "./export.ts";
+import { queryCommand } from "./query.ts";
+import { sensorsCommand } from "./sensors.ts";
+import { statsCommand } from "./stats.ts";
+
 /** A subcommand such as `query` or `export`. */
 export interface Command {
   /** The word on the command line, e.g. `export`. */
@@ -20,7 +26,7 @@ export interface Command {
 }
 
 /** Every registered subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [sensorsCommand, queryCommand, exportCommand, statsCommand, checkCommand];
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {
