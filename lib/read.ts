@@ -124,7 +124,7 @@ function returnArrays(st: StatementSync): void {
 }
 
 /** Rows per page when iterating; each page is one short statement (one short read snapshot). */
-const PAGE_ROWS = 10_000;
+const PAGE_ROWS = 2_000;
 /** Buckets per statement when downsampling. */
 const BUCKETS_PER_PAGE = 1000;
 
