@@ -235,7 +235,7 @@ export async function seedReadings(path: string, rows: number, options: SeedOpti
     db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
        INSERT INTO readings(sensor_id, ts, value)
-       SELECT (i % ?2) + 1, ?3 + (i / ?2) * ?4, (i % 1000) / 10.0 FROM n`,
+       SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
     ).run(rows, sensors, startTs, stepMs);
     db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {
