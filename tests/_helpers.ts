@@ -253,3 +253,94 @@ export function peakRssKiB(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough for a test server). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A real InfluxDB 1.x (Debian package `influxdb`) on loopback, in its own temporary directory. */
+export interface Influxd extends AsyncDisposable {
+  /** Base URL of its HTTP API, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** Runs an InfluxQL query against `db` and returns the parsed JSON answer. */
+  query(db: string, q: string): Promise<{ results: { series?: { columns: string[]; values: unknown[][] }[] }[] }>;
+}
+
+/** True when `influxd` is installed. */
+export function hasInfluxd(): boolean {
+  try {
+    return Deno.statSync("/usr/bin/influxd").isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `influxd` on free loopback ports with data in a temporary directory; stop it by disposing. */
+export async function startInfluxd(): Promise<Influxd> {
+  const dir = await Deno.makeTempDir({ prefix: "edgelog-influxd-" });
+  const http = freePort();
+  const rpc = freePort();
+  await Deno.writeTextFile(
+    `${dir}/influxd.conf`,
+    `reporting-enabled = false
+bind-address = "127.0.0.1:${rpc}"
+[meta]
+  dir = "${dir}/meta"
+[data]
+  dir = "${dir}/data"
+  wal-dir = "${dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:${http}"
+  log-enabled = false
+[logging]
+  level = "warn"
+  suppress-logo = true
+`,
+  );
+  const child = new Deno.Command("influxd", {
+    args: ["run", "-config", `${dir}/influxd.conf`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${http}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await waitFor(
+      async () => {
+        try {
+          const res = await fetch(`${url}/ping`);
+          await res.body?.cancel();
+          return res.status === 204;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      () => "influxd did not answer /ping",
+    );
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    url,
+    async query(db, q) {
+      const res = await fetch(`${url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`);
+      return await res.json();
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}

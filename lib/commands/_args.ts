@@ -32,11 +32,12 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
 ):
   | (ReturnType<typeof parseArgs<{ options: T & typeof COMMON_OPTIONS; strict: true }>>["values"] & { db: string })
   | undefined {
+  const all: ParseArgsOptionsConfig = { ...COMMON_OPTIONS, ...options };
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
-      options: { ...COMMON_OPTIONS, ...options },
+      args: joinValues(args, all),
+      options: all,
       strict: true,
       allowPositionals: true,
     });
@@ -54,6 +55,26 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
     return undefined;
   }
   return { ...values, db: (values.db as string | undefined) ?? defaultDbPath() } as never;
+}
+
+/**
+ * Joins `--since -1h` into `--since=-1h`: the word after an option that takes a value is its
+ * value, even when it starts with a dash (relative times do), which parseArgs would refuse.
+ */
+function joinValues(args: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === "string" && i + 1 < args.length) {
+      out.push(`${arg}=${args[++i]}`);
+    } else {
+      out.push(arg);
+      if (arg === "--") out.push(...args.slice(i + 1));
+      if (arg === "--") break;
+    }
+  }
+  return out;
 }
 
 /** Parses a whole number option (at least `min`); ConfigError naming the option otherwise. */
