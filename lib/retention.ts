@@ -26,7 +26,7 @@ export interface RetentionOptions {
   rowsPerStep?: number;
   /** Pause between steps while work remains, ms (default 20). */
   busyIntervalMs?: number;
-  /** Pause once nothing is left to do, ms (default 10 000). */
+  /** Pause once nothing is left to do, ms (default 1000; bounds how far --max-db-size can overshoot). */
   idleIntervalMs?: number;
   /** Called when a step fails; the next step retries after the idle pause. */
   onError?: (error: unknown) => void;
@@ -64,7 +64,7 @@ export class Retention {
       now: () => Date.now(),
       rowsPerStep: 2000,
       busyIntervalMs: 20,
-      idleIntervalMs: 10_000,
+      idleIntervalMs: 1000,
       onError: () => {},
       ...options,
     };
