@@ -305,27 +305,32 @@ export class Reader implements Disposable {
   *buckets(range: ReadRange, bucketMs: number, limit = Infinity): Generator<Bucket> {
     const sensors = range.sensors ?? this.sensors();
     const since = range.since ?? Number.MIN_SAFE_INTEGER, until = range.until ?? Number.MAX_SAFE_INTEGER;
-    const parts = this.schemaVersion >= 2
-      ? `SELECT ts, value AS sum, value AS mn, value AS mx, 1 AS n, ts AS last_ts, value AS last
-           FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3
-         UNION ALL
-         SELECT bucket_ts, sum, min, max, count, last_ts, last
-           FROM readings_downsampled WHERE sensor_id = ?1 AND bucket_ts >= ?2 AND bucket_ts < ?3`
-      : `SELECT ts, value AS sum, value AS mn, value AS mx, 1 AS n, ts AS last_ts, value AS last
-           FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3`;
-    // One window of at most BUCKETS_PER_PAGE buckets per statement: grouped in SQL, `last`
-    // picked by a window function; empty stretches are skipped with an index lookup.
+    const v2 = this.schemaVersion >= 2;
+    const parts = `SELECT ts, value AS sum, value AS mn, value AS mx, 1 AS n, ts AS last_ts
+                     FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3` +
+      (v2
+        ? ` UNION ALL
+            SELECT bucket_ts, sum, min, max, count, last_ts
+              FROM readings_downsampled WHERE sensor_id = ?1 AND bucket_ts >= ?2 AND bucket_ts < ?3`
+        : "");
+    // `last` is looked up by index after grouping: the raw reading at the bucket's latest
+    // timestamp, else the downsampled bucket holding that timestamp.
+    const last = `(SELECT value FROM readings WHERE sensor_id = ?1 AND ts = g.last_ts ORDER BY id DESC LIMIT 1)`;
+    const lastDownsampled = `(SELECT last FROM readings_downsampled
+                                WHERE sensor_id = ?1 AND bucket_ts <= g.last_ts ORDER BY bucket_ts DESC LIMIT 1)`;
+    // One window of at most BUCKETS_PER_PAGE buckets per statement; empty stretches are
+    // skipped with an index lookup.
     const st = this.#prepare(
       `WITH parts AS (${parts}),
-       b AS (SELECT (ts - ((ts % ?4) + ?4) % ?4) AS bucket, sum, mn, mx, n, last_ts, last FROM parts),
-       ranked AS (SELECT *, row_number() OVER (PARTITION BY bucket ORDER BY last_ts DESC) AS rk FROM b)
-       SELECT bucket, sum(sum) / sum(n) AS avg, min(mn), max(mx), sum(n) AS count,
-              max(CASE WHEN rk = 1 THEN last END) AS last
-       FROM ranked GROUP BY bucket ORDER BY bucket`,
+       g AS (SELECT (ts - ((ts % ?4) + ?4) % ?4) AS bucket, sum(sum) AS total, min(mn) AS mn, max(mx) AS mx,
+                    sum(n) AS n, max(last_ts) AS last_ts
+             FROM parts GROUP BY 1)
+       SELECT bucket, total / n, mn, mx, n, ${v2 ? `coalesce(${last}, ${lastDownsampled})` : last}
+       FROM g ORDER BY bucket`,
     );
     returnArrays(st);
     const next = this.#prepare(
-      this.schemaVersion >= 2
+      v2
         ? `SELECT min(coalesce((SELECT min(ts) FROM readings WHERE sensor_id = ?1 AND ts >= ?2), ?3),
                       coalesce((SELECT min(bucket_ts) FROM readings_downsampled WHERE sensor_id = ?1 AND bucket_ts >= ?2), ?3)) AS t`
         : `SELECT coalesce((SELECT min(ts) FROM readings WHERE sensor_id = ?1 AND ts >= ?2), ?3) AS t`,
@@ -334,7 +339,7 @@ export class Reader implements Disposable {
     for (const sensor of sensors) {
       let from = since;
       while (left > 0 && from < until) {
-        const to = Math.min(until, bucketStart(from, bucketMs) + BUCKETS_PER_PAGE * bucketMs);
+        const to = Math.min(until, bucketStart(from, bucketMs) + Math.min(BUCKETS_PER_PAGE, left) * bucketMs);
         const page = st.all(sensor.id, from, to, bucketMs) as unknown as number[][];
         for (const [ts, avg, min, max, count, last] of page) {
           if (left-- <= 0) return;
