@@ -22,9 +22,9 @@ export interface RetentionOptions {
   downsampleBucketMs: number;
   /** Wall clock in unix ms; injectable for tests. */
   now?: () => number;
-  /** Rows a step touches at most (default 2000). */
+  /** Rows a step touches at most (default 5000). */
   rowsPerStep?: number;
-  /** Pause between steps while work remains, ms (default 20). */
+  /** Pause between steps while work remains, ms (default 5). */
   busyIntervalMs?: number;
   /** Pause once nothing is left to do, ms (default 1000; bounds how far --max-db-size can overshoot). */
   idleIntervalMs?: number;
@@ -62,8 +62,8 @@ export class Retention {
     this.#store = store;
     this.#options = {
       now: () => Date.now(),
-      rowsPerStep: 2000,
-      busyIntervalMs: 20,
+      rowsPerStep: 5000,
+      busyIntervalMs: 5,
       idleIntervalMs: 1000,
       onError: () => {},
       ...options,
