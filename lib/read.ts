@@ -274,24 +274,25 @@ export class Reader implements Disposable {
    */
   *readings(range: ReadRange, limit = Infinity): Generator<StoredReading> {
     const sensors = range.sensors ?? this.sensors();
+    // Keyset paging on (ts, id): each page starts its index range at the last timestamp seen.
     const st = this.#prepare(
       `SELECT id, ts, value FROM readings
-       WHERE sensor_id = ? AND ts >= ? AND ts < ? AND (ts > ? OR (ts = ? AND id > ?))
+       WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts > ?2 OR id > ?4)
        ORDER BY ts, id LIMIT ${PAGE_ROWS}`,
     );
     returnArrays(st);
     let left = limit;
+    const until = range.until ?? Number.MAX_SAFE_INTEGER;
     for (const sensor of sensors) {
-      let lastTs = -Infinity, lastId = -1;
-      const since = range.since ?? Number.MIN_SAFE_INTEGER, until = range.until ?? Number.MAX_SAFE_INTEGER;
+      let from = range.since ?? Number.MIN_SAFE_INTEGER, lastId = -1;
       while (left > 0) {
-        const page = st.all(sensor.id, since, until, lastTs, lastTs, lastId) as unknown as [number, number, number][];
+        const page = st.all(sensor.id, from, until, lastId) as unknown as [number, number, number][];
         for (const [id, ts, value] of page) {
           if (left-- <= 0) return;
           yield { id, sensor: sensor.name, ts, value, unit: sensor.unit };
         }
         if (page.length < PAGE_ROWS) break;
-        [lastId, lastTs] = page[page.length - 1];
+        [lastId, from] = page[page.length - 1];
       }
     }
   }

@@ -120,3 +120,22 @@ Deno.test("buckets compute avg, min, max, count and last per sensor and bucket",
   const fine = [...reader.buckets({}, 1000)];
   assert.equal(fine.length, 3600);
 });
+
+Deno.test("readings pages through many readings with the same timestamp without repeating or skipping", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const { Store } = await import("../lib/store.ts");
+  const store = Store.open(path, { durability: "normal" });
+  try {
+    // 5000 readings at one instant, then 10 later ones: pages of 2000 split the tie.
+    store.append(Array.from({ length: 5000 }, (_, i) => ({ sensor: "a", ts: NOW, value: i })));
+    store.append(Array.from({ length: 10 }, (_, i) => ({ sensor: "a", ts: NOW + 1 + i, value: 5000 + i })));
+  } finally {
+    store.close();
+  }
+  using reader = Reader.open(path);
+  const values = [...reader.readings({})].map((r) => r.value);
+  assert.deepEqual(values, Array.from({ length: 5010 }, (_, i) => i));
+  const since = [...reader.readings({ since: NOW + 5 })].map((r) => r.value);
+  assert.deepEqual(since, [5004, 5005, 5006, 5007, 5008, 5009]);
+});
