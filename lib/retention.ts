@@ -34,7 +34,7 @@ export interface RetentionOptions {
 
 /** What retention did so far. */
 export interface RetentionCounters {
-  /** Readings deleted because they were older than `--retention`. */
+  /** Rows (readings or downsampled buckets) deleted because they were older than `--retention`. */
   expired: number;
   /** Rows (readings or aggregates) deleted to stay under `--max-db-size`. */
   evicted: number;

@@ -262,9 +262,9 @@ export class Store {
   }
 
   /**
-   * Deletes at most `limit` raw readings with `ts < cutoffTs`, and downsampled buckets that end
-   * before it, in one short transaction; returns how many readings were deleted. Walks the
-   * `(sensor_id, ts)` index per sensor, so it costs an index probe when nothing is old.
+   * Deletes at most `limit` raw readings with `ts < cutoffTs` and at most `limit` downsampled
+   * buckets that end before it, in one short transaction; returns the rows deleted. Walks the
+   * `(sensor_id, ts)` and `bucket_ts` indexes, so it costs a few index probes when nothing is old.
    */
   deleteOlderThan(cutoffTs: number, limit: number): number {
     return this.#write(() => {
@@ -274,12 +274,14 @@ export class Store {
            SELECT id FROM readings WHERE sensor_id IN (SELECT id FROM sensors) AND ts < ? LIMIT ?)`,
         ).run(cutoffTs, limit).changes,
       );
-      this.#prepare(
-        `DELETE FROM readings_downsampled WHERE (sensor_id, bucket_ts) IN (
-           SELECT sensor_id, bucket_ts FROM readings_downsampled WHERE bucket_ts + bucket_ms <= ?
-           ORDER BY bucket_ts LIMIT ?)`,
-      ).run(cutoffTs, limit);
-      return n;
+      const buckets = Number(
+        this.#prepare(
+          `DELETE FROM readings_downsampled WHERE (sensor_id, bucket_ts) IN (
+           SELECT sensor_id, bucket_ts FROM readings_downsampled
+           WHERE bucket_ts < ?1 AND bucket_ts + bucket_ms <= ?1 ORDER BY bucket_ts LIMIT ?2)`,
+        ).run(cutoffTs, limit).changes,
+      );
+      return n + buckets;
     });
   }
 
