@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runOnce, seedReadings, sha256File, tempDir } from "../_helpers.ts";
+import {
+  countReadings,
+  runOnce,
+  seedReadings,
+  sha256File,
+  spawnLogger,
+  tempDir,
+  waitFor,
+  walSize,
+} from "../_helpers.ts";
 
 Deno.test("check passes a healthy database with exit 0, quick and full", async () => {
   await using dir = await tempDir();
@@ -51,4 +60,26 @@ Deno.test("check on a file that is not a database exits 4 and does not change it
   assert.equal(code, 4);
   assert.match(stderr, /e\.db/);
   assert.equal(await sha256File(db), before);
+});
+
+Deno.test("check and stats read a database left with a full WAL by a SIGKILLed logger", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "5000"]);
+  try {
+    await p.waitUntilLogging();
+    await waitFor(() => countReadings(db) >= 2000, 20_000);
+  } finally {
+    p.kill("SIGKILL");
+    await p.exited();
+  }
+  assert.ok(walSize(db) > 0, "the WAL holds the committed readings");
+  const check = await runOnce(["check", "--db", db, "--json"]);
+  assert.equal(check.code, 0, check.stderr);
+  const result = JSON.parse(check.stdout);
+  assert.equal(result.ok, true);
+  assert.equal(result.writer_pid, null, "the kernel released the dead logger's lock");
+  const stats = JSON.parse((await runOnce(["stats", "--db", db, "--json"])).stdout);
+  assert.equal(stats.readings, countReadings(db));
+  assert.ok(stats.readings >= 2000);
 });
