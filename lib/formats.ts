@@ -48,12 +48,6 @@ export function lpKey(text: string): string {
   return text.replace(/[\r\n]/g, " ").replace(/[,= ]/g, "\\$&");
 }
 
-/** A float field value as line protocol writes it, or undefined for NaN/±Infinity (not representable). */
-export function lpFloat(value: number): string | undefined {
-  if (!Number.isFinite(value)) return undefined;
-  return String(value);
-}
-
 /**
  * One line of InfluxDB line protocol for a reading: `measurement,sensor=..[,unit=..] value=.. ts`,
  * with a nanosecond timestamp (the default precision). Undefined when the value is not finite.
@@ -65,10 +59,9 @@ export function lpLine(
   ts: number,
   value: number,
 ): string | undefined {
-  const v = lpFloat(value);
-  if (v === undefined) return undefined;
+  if (!Number.isFinite(value)) return undefined;
   const tags = unit ? `,sensor=${lpKey(sensor)},unit=${lpKey(unit)}` : `,sensor=${lpKey(sensor)}`;
-  return `${lpMeasurement(measurement)}${tags} value=${v} ${ts}000000\n`;
+  return `${lpMeasurement(measurement)}${tags} value=${value} ${ts}000000\n`;
 }
 
 /** A JSON number, or null for NaN/±Infinity (JSON has no such numbers). */
