@@ -48,7 +48,10 @@ async function runGuarded(fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof ConfigError) return fail(ExitCode.usage, e.message);
+    if (e instanceof ConfigError) {
+      for (const problem of e.problems.slice(0, -1)) fail(ExitCode.usage, problem);
+      return fail(ExitCode.usage, e.problems.at(-1) ?? e.message);
+    }
     if (e instanceof LockedError) return fail(ExitCode.locked, e.message);
     if (e instanceof ListenError) return fail(ExitCode.failure, e.message);
     if (e instanceof DatabaseError) return fail(ExitCode.database, e.message);

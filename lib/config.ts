@@ -80,6 +80,14 @@ export interface RunConfig {
   httpToken?: string;
   /** Upstreams to forward readings to (`--forward URL`, repeatable); see docs/FORWARDING.md. */
   forward: string[];
+  /** Readings older than this are deleted while logging (ms); kept forever when undefined. */
+  retentionMs?: number;
+  /** The oldest rows are deleted while the data in the file exceeds this (bytes); no cap when undefined. */
+  maxDbSizeBytes?: number;
+  /** Raw readings older than this are replaced by per-bucket aggregates (ms); never when undefined. */
+  downsampleAfterMs?: number;
+  /** Width of the buckets that downsampling keeps (ms). */
+  downsampleBucketMs: number;
 }
 
 /** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
@@ -204,6 +212,39 @@ function forwardList(raw: unknown): string[] {
 }
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/**
+ * Parses a size into bytes: a bare number is bytes, or a number with `KB`, `MB`, `GB`, `TB`
+ * (powers of 1024, as `du -h` counts; `KiB`, `MiB`, ... are accepted too).
+ *
+ * @example
+ * ```ts
+ * parseSizeBytes("500MB"); // 524288000
+ * ```
+ */
+export function parseSizeBytes(raw: unknown): number {
+  const m = typeof raw === "number"
+    ? [String(raw), String(raw), "b"]
+    : typeof raw === "string"
+    ? /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$/i.exec(raw)
+    : null;
+  if (!m) throw new InvalidValue(`expected a size like 500MB or 2GB, got ${JSON.stringify(raw)}`);
+  const unit = (m[2] ?? "b").toLowerCase().replace("i", "");
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[unit.endsWith("b") ? unit : unit + "b"]);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidValue(`expected a size, got ${JSON.stringify(raw)}`);
+  return bytes;
+}
+
+function size(minBytes: number): Parser<number> {
+  return (raw) => {
+    const bytes = parseSizeBytes(raw);
+    if (bytes < minBytes) throw new InvalidValue(`must be at least ${minBytes} bytes, got ${bytes}`);
+    return bytes;
+  };
+}
 
 /**
  * Parses one `KIND[:OPTIONS]` into a {@link SourceSpec}.
@@ -414,6 +455,30 @@ const RUN_FIELDS: readonly Field[] = [
     help: "forward readings to URL (repeatable): http(s)://… line protocol, mqtt(s)://… MQTT; see docs/FORWARDING.md",
   },
   {
+    key: "retentionMs",
+    name: "retention",
+    parse: duration("d", 1000, 100 * 365 * DAY_MS),
+    help: "delete readings older than this while logging, e.g. 30d (default: keep forever)",
+  },
+  {
+    key: "maxDbSizeBytes",
+    name: "max-db-size",
+    parse: size(1024 * 1024),
+    help: "delete the oldest readings while the data exceeds this, e.g. 500MB (default: no cap)",
+  },
+  {
+    key: "downsampleAfterMs",
+    name: "downsample-after",
+    parse: duration("d", 1000, 100 * 365 * DAY_MS),
+    help: "replace readings older than this by per-bucket avg/min/max/count/last, e.g. 7d (default: never)",
+  },
+  {
+    key: "downsampleBucketMs",
+    name: "downsample-bucket",
+    parse: duration("s", 1000, DAY_MS),
+    help: "bucket width that downsampling keeps, e.g. 1m (default 1m)",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -443,6 +508,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   sysfsRoot: "/sys",
   httpMaxBodyBytes: 8 * 1024 * 1024,
   statsIntervalMs: 60_000,
+  downsampleBucketMs: 60_000,
   logFormat: "auto",
   logLevel: "info",
   forward: [],

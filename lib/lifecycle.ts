@@ -11,6 +11,7 @@ import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer } from "./http.ts";
 import { registerObservability } from "./observability.ts";
+import { Retention } from "./retention.ts";
 import { createSources, type Source, type SourceContext } from "./sources/mod.ts";
 import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
@@ -222,6 +223,31 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
   }
 
+  // Retention works between group commits on the writer's connection, in short steps.
+  let lastRetentionErrorAt = -Infinity;
+  const retention = Retention.isEnabled(config)
+    ? new Retention(store, {
+      ...config,
+      onError: (error) => {
+        if (performance.now() - lastRetentionErrorAt < 60_000) return; // counted in the stats record
+        lastRetentionErrorAt = performance.now();
+        log.warn("retention step failed, will retry: {error}", { error: String(error) });
+      },
+    })
+    : undefined;
+  retention?.start();
+  if (retention) {
+    log.info(
+      "retention on: {retention_ms} ms, max {max_db_size_bytes} bytes, downsample after {downsample_after_ms} ms",
+      {
+        retention_ms: config.retentionMs ?? null,
+        max_db_size_bytes: config.maxDbSizeBytes ?? null,
+        downsample_after_ms: config.downsampleAfterMs ?? null,
+        downsample_bucket_ms: config.downsampleBucketMs,
+      },
+    );
+  }
+
   const checkpointTimer = setInterval(() => {
     try {
       const result = store.checkpoint("PASSIVE");
@@ -234,6 +260,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     const c = pipeline.counters;
     log.info("stats: {taken} taken, {stored} stored, {dropped} dropped, {rejected} rejected, {pending} pending", {
       ...c,
+      ...(retention ? { retention: { ...retention.counters } } : {}),
     });
   }, config.statsIntervalMs);
 
@@ -249,6 +276,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   log.info("stopping ({reason}): committing {pending} pending readings", { reason, pending: pipeline.pendingCount });
   clearInterval(checkpointTimer);
   clearInterval(statsTimer);
+  retention?.stop();
 
   // 1. Sources stop: nothing new is taken from here on. The HTTP listener stops accepting and
   //    finishes the requests in flight (their readings are taken, so they get committed).

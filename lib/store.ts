@@ -42,6 +42,15 @@ export interface CheckpointCounts {
   failed: number;
 }
 
+/** Pages of the database file: how big it is and how much of it is in use. */
+export interface DbUsage {
+  pageSize: number;
+  pageCount: number;
+  freelistCount: number;
+  /** Bytes of pages holding data: (pageCount - freelistCount) * pageSize. */
+  usedBytes: number;
+}
+
 /** Options of {@link Store.open}. */
 export interface StoreOptions {
   durability: Durability;
@@ -71,6 +80,21 @@ const MIGRATIONS: readonly string[] = [
      name TEXT PRIMARY KEY,
      last_id INTEGER NOT NULL
    );`,
+  // version 2: per-bucket aggregates that replace raw readings older than --downsample-after.
+  // `sum` (not avg) so that buckets merge exactly; `last` is the value at `last_ts`.
+  `CREATE TABLE readings_downsampled(
+     sensor_id INTEGER NOT NULL REFERENCES sensors(id),
+     bucket_ts INTEGER NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     sum REAL NOT NULL,
+     min REAL NOT NULL,
+     max REAL NOT NULL,
+     last_ts INTEGER NOT NULL,
+     last REAL NOT NULL,
+     PRIMARY KEY(sensor_id, bucket_ts)
+   ) WITHOUT ROWID;
+   CREATE INDEX readings_downsampled_ts ON readings_downsampled(bucket_ts);`,
 ];
 
 /** The schema version this build writes. */
@@ -124,6 +148,7 @@ export class Store {
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #sensorIds = new Map<string, number>();
+  readonly #statements = new Map<string, StatementSync>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
   /** Outcomes of {@link checkpoint} per mode, for metrics. */
@@ -206,10 +231,8 @@ export class Store {
    * and the error is rethrown; the caller keeps the readings and retries.
    */
   append(readings: readonly Reading[], from = 0, to = readings.length): void {
-    const db = this.#db;
     const newSensors: string[] = [];
-    this.#begin.run();
-    try {
+    this.#write(() => {
       const args = this.#args;
       let i = from;
       for (; i + ROWS_PER_INSERT <= to; i += ROWS_PER_INSERT) {
@@ -225,16 +248,10 @@ export class Store {
         const r = readings[i];
         this.#insertOne.run(this.#sensorId(r, newSensors), r.ts, r.value);
       }
-      this.#commit.run();
-    } catch (e) {
+    }, () => {
+      // The sensors created in the rolled-back transaction do not exist.
       for (const name of newSensors) this.#sensorIds.delete(name);
-      if (db.isTransaction) {
-        try {
-          db.exec("ROLLBACK");
-        } catch { /* SQLite rolls back by itself on I/O errors; the original error matters */ }
-      }
-      throw e;
-    }
+    });
   }
 
   #sensorId(r: Reading, newSensors: string[]): number {
@@ -298,6 +315,148 @@ export class Store {
     if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid pragma name ${name}`);
     const row = this.#db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown> | undefined;
     return row === undefined ? undefined : Object.values(row)[0];
+  }
+
+  /**
+   * Deletes at most `limit` raw readings with `ts < cutoffTs` and at most `limit` downsampled
+   * buckets that end before it, in one short transaction; returns the rows deleted. Walks the
+   * `(sensor_id, ts)` and `bucket_ts` indexes, so it costs a few index probes when nothing is old.
+   */
+  deleteOlderThan(cutoffTs: number, limit: number): number {
+    return this.#write(() => {
+      const n = Number(
+        this.#prepare(
+          `DELETE FROM readings WHERE id IN (
+           SELECT id FROM readings WHERE sensor_id IN (SELECT id FROM sensors) AND ts < ? LIMIT ?)`,
+        ).run(cutoffTs, limit).changes,
+      );
+      const buckets = Number(
+        this.#prepare(
+          `DELETE FROM readings_downsampled WHERE (sensor_id, bucket_ts) IN (
+           SELECT sensor_id, bucket_ts FROM readings_downsampled
+           WHERE bucket_ts < ?1 AND bucket_ts + bucket_ms <= ?1 ORDER BY bucket_ts LIMIT ?2)`,
+        ).run(cutoffTs, limit).changes,
+      );
+      return n + buckets;
+    });
+  }
+
+  /**
+   * Deletes the oldest `limit` rows in one short transaction: downsampled buckets first (they
+   * hold the oldest history), then raw readings in log order (by id). Returns rows deleted.
+   */
+  deleteOldest(limit: number): number {
+    return this.#write(() => {
+      const buckets = Number(
+        this.#prepare(
+          `DELETE FROM readings_downsampled WHERE (sensor_id, bucket_ts) IN (
+           SELECT sensor_id, bucket_ts FROM readings_downsampled ORDER BY bucket_ts LIMIT ?)`,
+        ).run(limit).changes,
+      );
+      if (buckets > 0) return buckets;
+      return Number(
+        this.#prepare(
+          `DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)`,
+        ).run(limit).changes,
+      );
+    });
+  }
+
+  /**
+   * Replaces one sensor's raw readings in `[fromTs, toTs)` by per-bucket aggregates (merged into
+   * existing buckets) in one transaction; `fromTs`/`toTs` should be bucket-aligned. Returns the
+   * number of raw readings replaced.
+   */
+  downsample(sensorId: number, fromTs: number, toTs: number, bucketMs: number): number {
+    return this.#write(() => {
+      this.#prepare(
+        `INSERT INTO readings_downsampled(sensor_id, bucket_ts, bucket_ms, count, sum, min, max, last_ts, last)
+         SELECT ?1, g.bucket, ?4, g.n, g.total, g.mn, g.mx, g.last_ts,
+                (SELECT value FROM readings r WHERE r.sensor_id = ?1 AND r.ts = g.last_ts ORDER BY r.id DESC LIMIT 1)
+         FROM (SELECT (ts - ts % ?4) AS bucket, count(*) AS n, sum(value) AS total, min(value) AS mn,
+                      max(value) AS mx, max(ts) AS last_ts
+               FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1) AS g
+         WHERE true
+         ON CONFLICT(sensor_id, bucket_ts) DO UPDATE SET
+           count = count + excluded.count, sum = sum + excluded.sum,
+           min = min(min, excluded.min), max = max(max, excluded.max),
+           last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+           last_ts = max(last_ts, excluded.last_ts)`,
+      ).run(sensorId, fromTs, toTs, bucketMs);
+      return Number(
+        this.#prepare("DELETE FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?").run(sensorId, fromTs, toTs)
+          .changes,
+      );
+    });
+  }
+
+  /**
+   * The end (exclusive) of the next stretch of one sensor's raw readings older than `beforeTs`
+   * holding about `rows` readings, as `{fromTs, toTs}` aligned to `bucketMs`; undefined when the
+   * sensor has no raw reading in a complete bucket before `beforeTs`.
+   */
+  nextDownsampleRange(
+    sensorId: number,
+    beforeTs: number,
+    bucketMs: number,
+    rows: number,
+  ): { fromTs: number; toTs: number } | undefined {
+    const end = beforeTs - (beforeTs % bucketMs);
+    const first = this.#prepare("SELECT min(ts) AS t FROM readings WHERE sensor_id = ? AND ts < ?").get(
+      sensorId,
+      end,
+    ) as { t: number | null };
+    if (first.t === null) return undefined;
+    const fromTs = first.t - (first.t % bucketMs);
+    const nth = this.#prepare(
+      "SELECT ts FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT 1 OFFSET ?",
+    ).get(sensorId, fromTs, end, rows) as { ts: number } | undefined;
+    let toTs = nth ? nth.ts - (nth.ts % bucketMs) : end;
+    if (toTs <= fromTs) toTs = fromTs + bucketMs; // one bucket holds more than `rows`: take it whole
+    return { fromTs, toTs };
+  }
+
+  /** The ids of every sensor (retention walks them). */
+  sensorIds(): number[] {
+    return (this.#prepare("SELECT id FROM sensors ORDER BY id").all() as { id: number }[]).map((r) => Number(r.id));
+  }
+
+  /** How many pages the database file has and how many are in use (cheap: header fields). */
+  usage(): DbUsage {
+    const pageSize = Number((this.#prepare("PRAGMA page_size").get() as { page_size: number }).page_size);
+    const pageCount = Number((this.#prepare("PRAGMA page_count").get() as { page_count: number }).page_count);
+    const freelistCount = Number(
+      (this.#prepare("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count,
+    );
+    return { pageSize, pageCount, freelistCount, usedBytes: (pageCount - freelistCount) * pageSize };
+  }
+
+  #prepare(sql: string): StatementSync {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction; rolls back and rethrows on error. */
+  #write<T>(fn: () => T, onRollback?: () => void): T {
+    const db = this.#db;
+    this.#begin.run();
+    try {
+      const result = fn();
+      this.#commit.run();
+      return result;
+    } catch (e) {
+      onRollback?.();
+      if (db.isTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch { /* SQLite rolls back by itself on I/O errors; the original error matters more */ }
+      }
+      throw e;
+    }
   }
 
   /** Closes the connection and releases the writer lock; idempotent. */

@@ -383,3 +383,52 @@ export async function run(
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
+
+/** Options of {@link seedReadings}. */
+export interface SeedOptions {
+  /** Number of sensors, named `s-1` ... (default 10). */
+  sensors?: number;
+  /** Timestamp of the first reading, unix ms (default now minus one reading interval per row). */
+  startTs?: number;
+  /** Milliseconds between consecutive readings of one sensor (default 1000). */
+  stepMs?: number;
+}
+
+/**
+ * Creates an edgelog database at `path` (through the real Store, so the schema is the real one)
+ * and fills it with `rows` readings generated inside SQLite (recursive CTE), fast enough for
+ * 10^7 rows. Sensor `s-k` has id k; reading i belongs to sensor (i mod sensors) + 1, at
+ * startTs + floor(i / sensors) * stepMs, with value (i mod 1000) / 10.
+ */
+export async function seedReadings(path: string, rows: number, options: SeedOptions = {}): Promise<void> {
+  const { Store } = await import("../lib/store.ts");
+  Store.open(path, { durability: "normal" }).close();
+  const sensors = options.sensors ?? 10;
+  const stepMs = options.stepMs ?? 1000;
+  const startTs = options.startTs ?? Date.now() - Math.ceil(rows / sensors) * stepMs;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA synchronous = OFF; BEGIN");
+    const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
+    for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
+    db.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+       INSERT INTO readings(sensor_id, ts, value)
+       SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
+    ).run(rows, sensors, startTs, stepMs);
+    db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+}
+
+/** Peak resident memory (VmHWM) of a running process in KiB, or undefined once it is gone. */
+export function peakRssKiB(pid: number): number | undefined {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

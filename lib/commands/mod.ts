@@ -6,8 +6,13 @@
  * @module
  */
 
-import { REPLAY } from "./replay.ts";
+import { checkCommand } from "./check.ts";
+import { exportCommand } from "./export.ts";
+import { queryCommand } from "./query.ts";
+import { sensorsCommand } from "./sensors.ts";
+import { statsCommand } from "./stats.ts";
 import { healthCommand } from "./health.ts";
+import { REPLAY } from "./replay.ts";
 
 /** A subcommand such as `query` or `export`. */
 export interface Command {
@@ -23,7 +28,15 @@ export interface Command {
 }
 
 /** Every registered subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [healthCommand, REPLAY];
+export const COMMANDS: readonly Command[] = [
+  sensorsCommand,
+  queryCommand,
+  exportCommand,
+  statsCommand,
+  checkCommand,
+  REPLAY,
+  healthCommand,
+];
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {

@@ -1,0 +1,99 @@
+/**
+ * Argument parsing shared by the read commands: `node:util` parseArgs with usage errors as
+ * ConfigError (exit 2), `--help`, and the `--db` every read command takes.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { ConfigError } from "../config.ts";
+import { defaultDbPath } from "../read.ts";
+
+/** Options every read command accepts. */
+export const COMMON_OPTIONS = {
+  db: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** Help lines for {@link COMMON_OPTIONS}. */
+export const COMMON_HELP = `  --db FILE              database to read (default: EDGELOG_DB or ./data/edgelog.db);
+                         never created; a running logger is fine
+  -h, --help             this text`;
+
+/**
+ * Parses `args` strictly; unknown options and stray words raise ConfigError naming the command.
+ * Returns undefined (after printing `usage`) when `--help` was given.
+ */
+export function parseCommand<T extends ParseArgsOptionsConfig>(
+  command: string,
+  args: readonly string[],
+  options: T,
+  usage: string,
+):
+  | (ReturnType<typeof parseArgs<{ options: T & typeof COMMON_OPTIONS; strict: true }>>["values"] & { db: string })
+  | undefined {
+  const all: ParseArgsOptionsConfig = { ...COMMON_OPTIONS, ...options };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: joinValues(args, all),
+      options: all,
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw new ConfigError([`${command}: ${(e as Error).message}; see 'edgelog ${command} --help'`]);
+  }
+  if (parsed.positionals.length > 0) {
+    throw new ConfigError([
+      `${command}: unexpected argument '${parsed.positionals[0]}'; see 'edgelog ${command} --help'`,
+    ]);
+  }
+  const values = parsed.values as Record<string, unknown>;
+  if (values.help) {
+    console.log(usage);
+    return undefined;
+  }
+  return { ...values, db: (values.db as string | undefined) ?? defaultDbPath() } as never;
+}
+
+/**
+ * Joins `--since -1h` into `--since=-1h`: the word after an option that takes a value is its
+ * value, even when it starts with a dash (relative times do), which parseArgs would refuse.
+ */
+function joinValues(args: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === "string" && i + 1 < args.length) {
+      out.push(`${arg}=${args[++i]}`);
+    } else {
+      out.push(arg);
+      if (arg === "--") out.push(...args.slice(i + 1));
+      if (arg === "--") break;
+    }
+  }
+  return out;
+}
+
+/** Parses a whole number option (at least `min`); ConfigError naming the option otherwise. */
+export function integerOption(raw: string | undefined, option: string, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError([`${option}: expected a whole number of at least ${min}, got ${JSON.stringify(raw)}`]);
+  }
+  return n;
+}
+
+/** Checks `raw` is one of `choices`; ConfigError naming the option otherwise. */
+export function choiceOption<C extends string>(
+  raw: string | undefined,
+  option: string,
+  choices: readonly C[],
+): C | undefined {
+  if (raw === undefined) return undefined;
+  if ((choices as readonly string[]).includes(raw)) return raw as C;
+  throw new ConfigError([`${option}: expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`]);
+}

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  countReadings,
+  runOnce,
+  seedReadings,
+  sha256File,
+  spawnLogger,
+  tempDir,
+  waitFor,
+  walSize,
+} from "../_helpers.ts";
+
+Deno.test("check passes a healthy database with exit 0, quick and full", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  await seedReadings(db, 10_000, { sensors: 3 });
+  for (const extra of [[], ["--full"]]) {
+    const { code, stdout, stderr } = await runOnce(["check", "--db", db, "--json", ...extra]);
+    assert.equal(code, 0, stderr);
+    const r = JSON.parse(stdout);
+    assert.equal(r.ok, true);
+    assert.equal(r.check, extra.length ? "integrity_check" : "quick_check");
+    assert.equal(r.schema_version, 2);
+    assert.equal(r.journal_mode, "wal");
+  }
+});
+
+Deno.test("check finds a damaged index with --full, exits 4 and leaves the file as it was", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  await seedReadings(db, 10_000, { sensors: 3 });
+  // Damage the index behind SQLite's back (with the sqlite3 CLI, which allows writable_schema):
+  // hide the index's ts column, change rows, restore the schema; the index no longer matches.
+  const sql = (statement: string) => {
+    const r = new Deno.Command("sqlite3", { args: [db, statement] }).outputSync();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  };
+  sql(
+    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX readings_sensor_ts ON readings(sensor_id)' WHERE name = 'readings_sensor_ts';",
+  );
+  sql("UPDATE readings SET ts = ts + 1 WHERE id % 7 = 0;");
+  sql(
+    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX readings_sensor_ts ON readings(sensor_id, ts)' WHERE name = 'readings_sensor_ts'; PRAGMA wal_checkpoint(TRUNCATE);",
+  );
+  const before = await sha256File(db);
+  const { code, stdout, stderr } = await runOnce(["check", "--db", db, "--full"]);
+  assert.equal(code, 4, stdout + stderr);
+  assert.match(stdout, /^DAMAGED: /);
+  assert.match(stderr, /is damaged; restore it from a backup/);
+  assert.equal(await sha256File(db), before);
+});
+
+Deno.test("check on a file that is not a database exits 4 and does not change it", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  Deno.writeTextFileSync(db, "hello, not sqlite".repeat(500));
+  const before = await sha256File(db);
+  const { code, stderr } = await runOnce(["check", "--db", db]);
+  assert.equal(code, 4);
+  assert.match(stderr, /e\.db/);
+  assert.equal(await sha256File(db), before);
+});
+
+Deno.test("check and stats read a database left with a full WAL by a SIGKILLed logger", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "5000"]);
+  try {
+    await p.waitUntilLogging();
+    await waitFor(() => countReadings(db) >= 2000, 20_000);
+  } finally {
+    p.kill("SIGKILL");
+    await p.exited();
+  }
+  assert.ok(walSize(db) > 0, "the WAL holds the committed readings");
+  const check = await runOnce(["check", "--db", db, "--json"]);
+  assert.equal(check.code, 0, check.stderr);
+  const result = JSON.parse(check.stdout);
+  assert.equal(result.ok, true);
+  assert.equal(result.writer_pid, null, "the kernel released the dead logger's lock");
+  const stats = JSON.parse((await runOnce(["stats", "--db", db, "--json"])).stdout);
+  assert.equal(stats.readings, countReadings(db));
+  assert.ok(stats.readings >= 2000);
+});
