@@ -268,6 +268,14 @@ export class Reader implements Disposable {
     return { count: Number(row.n), firstTs: row.first, lastTs: row.last };
   }
 
+  /** The newest raw reading of `sensor` (an index lookup), or undefined when it has none. */
+  latest(sensor: SensorInfo): { ts: number; value: number } | undefined {
+    const row = this.#prepare(
+      "SELECT ts, value FROM readings WHERE sensor_id = ? ORDER BY ts DESC, id DESC LIMIT 1",
+    ).get(sensor.id) as { ts: number; value: number } | undefined;
+    return row === undefined ? undefined : { ts: Number(row.ts), value: Number(row.value) };
+  }
+
   /**
    * Raw readings of `range`, per sensor in time order, paged so that no read snapshot stays
    * open longer than one page. Memory stays constant for any number of rows.

@@ -5,13 +5,15 @@
  * see the last committed state and take no write lock), and in its own worker thread
  * ({@link ReadApiWorker}), so a long scan never delays the writer's commits either.
  *
- * TODO: the `query` subcommand's read engine is being written at the same time; once both are
- * merged, this module should call that engine instead of carrying its own SQL and time parsing.
+ * Parsing and queries are the read side's ({@link Reader} in `lib/read.ts`), shared with the
+ * `query` subcommand, so downsampled history reads the same way in both.
  *
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { ConfigError, parseDurationMs } from "./config.ts";
+import { DatabaseError } from "./errors.ts";
+import { parseTime as parseTimeExpr, Reader } from "./read.ts";
 
 /** Rows a raw (not downsampled) readings request returns at most. */
 export const MAX_RAW_POINTS = 100_000;
@@ -58,39 +60,36 @@ export interface ReadingsResult {
   truncated: boolean;
 }
 
-const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** Parses a duration such as `500ms`, `10s`, `5m`, `1h`, `2d` or plain milliseconds. */
 export function parseDuration(text: string, name: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  const ms = m ? Number(m[1]) * UNITS_MS[m[2] ?? "ms"] : NaN;
+  let ms = NaN;
+  try {
+    ms = parseDurationMs(text, "ms");
+  } catch { /* reported below */ }
   if (!Number.isFinite(ms) || ms <= 0) {
     throw new ReadApiError(`${name}: expected a duration such as 10s, 5m or 1h, got ${JSON.stringify(text)}`);
-  }
-  return Math.round(ms);
-}
-
-/**
- * Parses a time: unix milliseconds, an ISO 8601 date, `now`, or a duration before now (`-1h`).
- */
-export function parseTime(text: string, name: string, now: number): number {
-  const t = text.trim();
-  if (t === "now") return now;
-  if (t.startsWith("-")) return now - parseDuration(t.slice(1), name);
-  if (/^\d+$/.test(t)) return Number(t);
-  const ms = Date.parse(t);
-  if (Number.isNaN(ms)) {
-    throw new ReadApiError(`${name}: expected unix ms, an ISO 8601 time, 'now' or '-1h', got ${JSON.stringify(text)}`);
   }
   return ms;
 }
 
-/** Read-only access to one edgelog database for the HTTP API. */
+/**
+ * Parses a time: unix milliseconds, an ISO 8601 date, `now`, or a duration before now (`-1h`),
+ * with the read side's rules; a bad one is a 400 naming the parameter.
+ */
+export function parseTime(text: string, name: string, now: number): number {
+  try {
+    return parseTimeExpr(text, name, now);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ReadApiError(`${name}: expected unix ms, an ISO 8601 time, 'now' or '-1h', got ${JSON.stringify(text)}`);
+  }
+}
+
+/** Read-only access to one edgelog database for the HTTP API, through the shared {@link Reader}. */
 export class ReadApi {
   readonly #path: string;
   readonly #now: () => number;
-  #db: DatabaseSync | undefined;
-  #statements = new Map<string, StatementSync>();
+  #reader: Reader | undefined;
 
   /** `path` is the database file; `now` the wall clock (injectable for tests). */
   constructor(path: string, now: () => number = Date.now) {
@@ -98,25 +97,26 @@ export class ReadApi {
     this.#now = now;
   }
 
-  #prepare(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      this.#db ??= new DatabaseSync(this.#path, { readOnly: true, timeout: 1000 });
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
+  #open(): Reader {
+    try {
+      this.#reader ??= Reader.open(this.#path);
+    } catch (e) {
+      if (e instanceof DatabaseError) throw new ReadApiError(e.message, 503);
+      throw e;
     }
-    return statement;
+    this.#reader.reloadSensors();
+    return this.#reader;
   }
 
   /** Every sensor, by name, with its newest reading. */
   sensors(): SensorInfo[] {
-    const rows = this.#prepare(
-      `SELECT s.name, s.unit,
-              (SELECT r.ts FROM readings r WHERE r.sensor_id = s.id ORDER BY r.ts DESC LIMIT 1) AS last_ts,
-              (SELECT r.value FROM readings r WHERE r.sensor_id = s.id ORDER BY r.ts DESC LIMIT 1) AS last_value
-         FROM sensors s ORDER BY s.name`,
-    ).all() as { name: string; unit: string | null; last_ts: number | null; last_value: number | null }[];
-    return rows.map((r) => ({ name: r.name, unit: r.unit, last_ts: r.last_ts, last_value: r.last_value }));
+    const reader = this.#open();
+    return reader.sensors()
+      .map((s) => {
+        const last = reader.latest(s);
+        return { name: s.name, unit: s.unit, last_ts: last?.ts ?? null, last_value: last?.value ?? null };
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** Readings of one sensor from `params` (`sensor`, `since`, `until`, `every`, `limit`). */
@@ -132,9 +132,8 @@ export class ReadApi {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RAW_POINTS) {
       throw new ReadApiError(`limit: expected an integer from 1 to ${MAX_RAW_POINTS}`);
     }
-    const info = this.#prepare("SELECT id, unit FROM sensors WHERE name = ?").get(sensor) as
-      | { id: number; unit: string | null }
-      | undefined;
+    const reader = this.#open();
+    const info = reader.sensors().find((s) => s.name === sensor);
     if (info === undefined) throw new ReadApiError(`sensor: no sensor named ${JSON.stringify(sensor)}`, 404);
     const result: ReadingsResult = {
       sensor,
@@ -146,12 +145,14 @@ export class ReadApi {
       value: [],
       truncated: false,
     };
+    // `until` is inclusive here; the reader's ranges end before `until`.
+    const range = { sensors: [info], since, until: until + 1 };
     if (every === null) {
-      const rows = this.#prepare(
-        "SELECT ts, value FROM readings WHERE sensor_id = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?",
-      ).all(info.id, since, until, limit + 1) as { ts: number; value: number }[];
-      result.truncated = rows.length > limit;
-      for (const r of rows.slice(0, limit)) {
+      for (const r of reader.readings(range, limit + 1)) {
+        if (result.t.length === limit) {
+          result.truncated = true;
+          break;
+        }
         result.t.push(r.ts);
         result.value.push(r.value);
       }
@@ -160,30 +161,23 @@ export class ReadApi {
     if ((until - since) / every > MAX_BUCKETS) {
       throw new ReadApiError(`every: too fine for this range (more than ${MAX_BUCKETS} buckets); use a larger one`);
     }
-    const rows = this.#prepare(
-      `SELECT (ts / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS t,
-              avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS n
-         FROM readings WHERE sensor_id = ?2 AND ts >= ?3 AND ts <= ?4
-        GROUP BY t ORDER BY t`,
-    ).all(every, info.id, since, until) as { t: number; avg: number; min: number; max: number; n: number }[];
     result.min = [];
     result.max = [];
     result.count = [];
-    for (const r of rows) {
-      result.t.push(r.t);
-      result.value.push(r.avg);
-      result.min.push(r.min);
-      result.max.push(r.max);
-      result.count.push(r.n);
+    for (const b of reader.buckets(range, every)) {
+      result.t.push(b.ts);
+      result.value.push(b.avg);
+      result.min.push(b.min);
+      result.max.push(b.max);
+      result.count.push(b.count);
     }
     return result;
   }
 
   /** Closes the read connection (before the writer's final checkpoint). */
   close(): void {
-    this.#statements.clear();
-    this.#db?.close();
-    this.#db = undefined;
+    this.#reader?.close();
+    this.#reader = undefined;
   }
 }
 
