@@ -30,14 +30,29 @@ export function csvRecord(fields: readonly (string | number | null)[]): string {
   return line + "\r\n";
 }
 
-/** Escapes a line-protocol measurement name: commas and spaces (and backslashes before them). */
+const LP_CONTROL: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f" };
+
+/**
+ * Escapes with the line-protocol rules (the same Telegraf's serializer applies): `special`
+ * characters get a backslash; control characters that would break a line are written as
+ * `\n`, `\r`, `\t`, `\f`; a trailing odd backslash is dropped (it would escape the separator
+ * after it).
+ */
+function lpEscape(text: string, special: RegExp): string {
+  const out = text.replace(special, (c) => LP_CONTROL[c] ?? "\\" + c);
+  let trailing = 0;
+  while (trailing < out.length && out[out.length - 1 - trailing] === "\\") trailing++;
+  return trailing % 2 === 1 ? out.slice(0, -1) : out;
+}
+
+/** Escapes a line-protocol measurement name: commas, spaces and control characters. */
 export function lpMeasurement(name: string): string {
-  return name.replace(/[, ]/g, "\\$&");
+  return lpEscape(name, /[, \n\r\t\f]/g);
 }
 
 /**
- * Escapes a line-protocol tag key, tag value or field key: commas, equals signs and spaces.
- * Line protocol cannot carry newlines in keys or tags; they are replaced by spaces (escaped).
+ * Escapes a line-protocol tag key, tag value or field key: commas, equals signs, spaces and
+ * control characters.
  *
  * @example
  * ```ts
@@ -45,23 +60,7 @@ export function lpMeasurement(name: string): string {
  * ```
  */
 export function lpKey(text: string): string {
-  return text.replace(/[\r\n]/g, " ").replace(/[,= ]/g, "\\$&");
-}
-
-/**
- * One line of InfluxDB line protocol for a reading: `measurement,sensor=..[,unit=..] value=.. ts`,
- * with a nanosecond timestamp (the default precision). Undefined when the value is not finite.
- */
-export function lpLine(
-  measurement: string,
-  sensor: string,
-  unit: string | null,
-  ts: number,
-  value: number,
-): string | undefined {
-  if (!Number.isFinite(value)) return undefined;
-  const tags = unit ? `,sensor=${lpKey(sensor)},unit=${lpKey(unit)}` : `,sensor=${lpKey(sensor)}`;
-  return `${lpMeasurement(measurement)}${tags} value=${value} ${ts}000000\n`;
+  return lpEscape(text, /[,= \n\r\t\f]/g);
 }
 
 /** A JSON number, or null for NaN/±Infinity (JSON has no such numbers). */

@@ -8,7 +8,10 @@
  * @module
  */
 
+import { lpKey as escapeKey, lpMeasurement as escapeMeasurement } from "../formats.ts";
 import type { OutboxRow } from "./forwarder.ts";
+
+export { escapeKey, escapeMeasurement };
 
 /** How readings map onto line protocol. */
 export interface LineMapping {
@@ -21,25 +24,6 @@ export interface LineMapping {
   unitTag: string;
   /** Constant tags on every line. */
   tags: readonly (readonly [string, string])[];
-}
-
-const CONTROL: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f" };
-
-function escapeWith(s: string, special: RegExp): string {
-  const out = s.replace(special, (c) => CONTROL[c] ?? "\\" + c);
-  let trailing = 0;
-  while (trailing < out.length && out[out.length - 1 - trailing] === "\\") trailing++;
-  return trailing % 2 === 1 ? out.slice(0, -1) : out;
-}
-
-/** Escapes a measurement name. */
-export function escapeMeasurement(s: string): string {
-  return escapeWith(s, /[, \n\r\t\f]/g);
-}
-
-/** Escapes a tag key, tag value or field key. */
-export function escapeKey(s: string): string {
-  return escapeWith(s, /[,= \n\r\t\f]/g);
 }
 
 /** The tag set after the measurement (leading comma included), sorted by key as InfluxDB prefers. */

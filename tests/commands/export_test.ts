@@ -74,7 +74,7 @@ Deno.test("export line protocol escapes per InfluxDB's rules", async () => {
     stdout,
     [
       `my\\ m\\,x,sensor=room\\ "a"\\,\\ north,unit=°C value=21.5 ${T0}000000`,
-      `my\\ m\\,x,sensor=line\\ break,unit=kW\\ h value=-0.25 ${T0 + 1}000000`,
+      `my\\ m\\,x,sensor=line\\nbreak,unit=kW\\ h value=-0.25 ${T0 + 1}000000`,
       `my\\ m\\,x,sensor=a\\=b\\ c\\,d\\e value=1e-7 ${T0 + 2}000000`,
       `my\\ m\\,x,sensor=plain,unit=% value=42 ${T0 + 3}000000`,
       "",
@@ -101,7 +101,7 @@ Deno.test("a real InfluxDB accepts the exported line protocol and stores every r
     });
     const answer = await (await fetch(`${influx.url}/query?${q}`)).json();
     const values = answer.results[0].series?.[0].values ?? [];
-    assert.deepEqual(values, TRICKY.map((r, i) => [T0 + i, r.value, r.sensor.replace("\n", " "), r.unit ?? null]));
+    assert.deepEqual(values, TRICKY.map((r, i) => [T0 + i, r.value, r.sensor.replace("\n", "\\n"), r.unit ?? null]));
   } finally {
     await influx.stop();
   }
