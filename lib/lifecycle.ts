@@ -225,6 +225,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
 
   // Retention works between group commits on the writer's connection, in short steps.
   let lastRetentionErrorAt = -Infinity;
+  let lastUnsentWarningAt = -Infinity;
   const retention = Retention.isEnabled(config)
     ? new Retention(store, {
       ...config,
@@ -232,6 +233,13 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
         if (performance.now() - lastRetentionErrorAt < 60_000) return; // counted in the stats record
         lastRetentionErrorAt = performance.now();
         log.warn("retention step failed, will retry: {error}", { error: String(error) });
+      },
+      onUnsentDeleted: (forwarders) => {
+        if (performance.now() - lastUnsentWarningAt < 60_000) return;
+        lastUnsentWarningAt = performance.now();
+        log.warn("retention deleted readings that {forwarders} had not sent yet; they are lost for them", {
+          forwarders,
+        });
       },
     })
     : undefined;

@@ -30,6 +30,11 @@ export interface RetentionOptions {
   idleIntervalMs?: number;
   /** Called when a step fails; the next step retries after the idle pause. */
   onError?: (error: unknown) => void;
+  /**
+   * Called after a deletion that left forwarders behind the oldest reading kept: readings they
+   * had not sent yet were deleted (retention wins over the outbox).
+   */
+  onUnsentDeleted?: (forwarders: string[]) => void;
 }
 
 /** What retention did so far. */
@@ -66,6 +71,7 @@ export class Retention {
       busyIntervalMs: 5,
       idleIntervalMs: 1000,
       onError: () => {},
+      onUnsentDeleted: () => {},
       ...options,
     };
   }
@@ -88,6 +94,7 @@ export class Retention {
       const n = store.deleteOlderThan(o.now() - o.retentionMs, rows);
       if (n > 0) {
         this.counters.expired += n;
+        this.#checkForwarders();
         return "expired";
       }
     }
@@ -95,6 +102,7 @@ export class Retention {
       const n = store.deleteOldest(rows);
       if (n > 0) {
         this.counters.evicted += n;
+        this.#checkForwarders();
         return "evicted";
       }
     }
@@ -112,6 +120,11 @@ export class Retention {
       }
     }
     return "idle";
+  }
+
+  #checkForwarders(): void {
+    const behind = this.#store.forwardersBehindOldest();
+    if (behind.length > 0) this.#options.onUnsentDeleted(behind);
   }
 
   /** Starts stepping in the background: the first step runs at once. */

@@ -310,6 +310,17 @@ export class Store {
     return result;
   }
 
+  /**
+   * Forwarders whose cursor is behind the oldest reading kept: retention deleted readings they
+   * had not sent yet.
+   */
+  forwardersBehindOldest(): string[] {
+    return (this.#prepare(
+      `SELECT name FROM forward_cursors
+       WHERE last_id < (SELECT min(id) FROM readings) - 1 ORDER BY name`,
+    ).all() as { name: string }[]).map((r) => r.name);
+  }
+
   /** The value of a pragma on the writer's own connection (for diagnostics and tests). */
   pragma(name: string): unknown {
     if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid pragma name ${name}`);

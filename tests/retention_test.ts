@@ -171,3 +171,28 @@ Deno.test("retention is idle and cheap when nothing is old", async () => {
   }
   assert.equal(count(path, "SELECT count(*) FROM readings"), 10_000);
 });
+
+Deno.test("retention reports the forwarders whose unsent readings it deleted, and only those", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  // 10 days, one reading per hour: ids 1..240 in time order.
+  await seedReadings(path, 240, { sensors: 1, startTs: NOW - 10 * DAY, stepMs: 3_600_000 });
+  const store = Store.open(path, { durability: "normal" });
+  try {
+    store.openCursor("behind"); // cursor 0: has sent nothing
+    store.openCursor("ahead");
+    store.advanceCursor("ahead", 0, 200); // has sent everything retention will delete
+    const reported: string[][] = [];
+    const retention = new Retention(store, {
+      retentionMs: 5 * DAY,
+      downsampleBucketMs: 60_000,
+      now: () => NOW,
+      onUnsentDeleted: (names) => reported.push(names),
+    });
+    drain(retention);
+    assert.equal(retention.counters.expired, 120);
+    assert.deepEqual(reported, [["behind"]]);
+  } finally {
+    store.close();
+  }
+});

@@ -1,9 +1,10 @@
 /**
- * `edgelog stats`: counts, database and WAL size, bytes per reading, time span.
+ * `edgelog stats`: counts, database and WAL size, bytes per reading, time span, forwarder lag.
  *
  * @module
  */
 
+import { type ForwardLag, forwardLag } from "../forward/outbox.ts";
 import { fileSize, Reader, writerPid } from "../read.ts";
 import { COMMON_HELP, parseCommand } from "./_args.ts";
 import { isoTime } from "./_table.ts";
@@ -11,8 +12,8 @@ import type { Command } from "./mod.ts";
 
 const USAGE = `Usage: edgelog stats [--json] [--db FILE]
 
-Counts, database and WAL size, bytes per reading and time span of a database; safe while a
-logger writes to it.
+Counts, database and WAL size, bytes per reading, time span and each forwarder's lag (readings
+not yet acknowledged upstream, and the age of the oldest); safe while a logger writes to it.
 
   --json                 one JSON object instead of lines for humans
 ${COMMON_HELP}`;
@@ -35,6 +36,8 @@ export interface DbStats {
   free_pages: number;
   used_bytes: number;
   bytes_per_reading: number | null;
+  /** Each forwarder's outbox: readings not yet acknowledged upstream, and the oldest one's age. */
+  forwarders: ForwardLag[];
 }
 
 /** Collects {@link DbStats} with index lookups and one count (no table scan beyond the count). */
@@ -80,6 +83,7 @@ export function collectStats(reader: Reader): DbStats {
     free_pages: free,
     used_bytes: used,
     bytes_per_reading: readings + buckets > 0 ? Math.round((used / (readings + buckets)) * 10) / 10 : null,
+    forwarders: forwardLag(db),
   };
 }
 
@@ -97,7 +101,7 @@ export function humanBytes(n: number): string {
 /** The `stats` subcommand. */
 export const statsCommand: Command = {
   name: "stats",
-  summary: "counts, database and WAL size, bytes per reading, time span (--json)",
+  summary: "counts, database and WAL size, bytes per reading, time span, forwarder lag (--json)",
   run(args: readonly string[]): Promise<number> {
     const values = parseCommand("stats", args, { json: { type: "boolean" } }, USAGE);
     if (!values) return Promise.resolve(0);
@@ -121,6 +125,9 @@ export const statsCommand: Command = {
         `database file   ${humanBytes(s.db_bytes)} (${humanBytes(s.used_bytes)} in use, ${s.free_pages} free pages)`,
         `WAL file        ${humanBytes(s.wal_bytes)}${s.wal_bytes === 0 ? " (everything checkpointed)" : ""}`,
         `bytes/reading   ${s.bytes_per_reading ?? "-"}`,
+        ...s.forwarders.map((f) =>
+          `forwarder       ${f.name}: ${f.rows} readings behind (${f.seconds.toFixed(0)} s), cursor at id ${f.cursor}`
+        ),
       ].join("\n"),
     );
     return Promise.resolve(0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { runOnce, seedReadings, tempDir } from "../_helpers.ts";
 
 Deno.test("stats --json reports counts, sizes, bytes per reading and the time span", async () => {
@@ -31,4 +32,28 @@ Deno.test("stats for humans names the database, the counts and the WAL", async (
   assert.match(stdout, /^readings +10 raw$/m);
   assert.match(stdout, /^logger +not running$/m);
   assert.match(stdout, /^WAL file +0 B/m);
+});
+
+Deno.test("stats shows each forwarder's lag in readings and seconds", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const start = Date.now() - 100_000;
+  await seedReadings(db, 100, { sensors: 1, startTs: start, stepMs: 1000 });
+  const w = new DatabaseSync(db);
+  w.exec("INSERT INTO forward_cursors(name, last_id) VALUES ('central', 40), ('mqtt', 100)");
+  w.close();
+  const { code, stdout, stderr } = await runOnce(["stats", "--db", db, "--json"]);
+  assert.equal(code, 0, stderr);
+  const lag = new Map(JSON.parse(stdout).forwarders.map((f: { name: string }) => [f.name, f]));
+  assert.deepEqual({ ...(lag.get("central") as object), seconds: 0 }, {
+    name: "central",
+    cursor: 40,
+    rows: 60,
+    seconds: 0,
+  });
+  const seconds = (lag.get("central") as { seconds: number }).seconds;
+  assert.ok(seconds >= 59 && seconds < 120, `oldest unsent reading is about 60 s old, got ${seconds}`);
+  assert.deepEqual(lag.get("mqtt"), { name: "mqtt", cursor: 100, rows: 0, seconds: 0 });
+  const human = await runOnce(["stats", "--db", db]);
+  assert.match(human.stdout, /^forwarder +central: 60 readings behind \(\d+ s\), cursor at id 40$/m);
 });
