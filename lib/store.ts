@@ -76,10 +76,28 @@ const TRANSIENT_CODES = new Set([5, 6, 10, 13, 14, 15]); // BUSY, LOCKED, IOERR,
 /** Primary result codes that mean the file is damaged. */
 const CORRUPT_CODES = new Set([11, 26]); // CORRUPT, NOTADB
 
+/**
+ * SQLite's own texts for the primary result codes we act on (`sqlite3_errstr`). Deno's
+ * `node:sqlite` errors carry only `code: "ERR_SQLITE_ERROR"` and the message, no `errcode`.
+ */
+const MESSAGE_CODES: readonly [RegExp, number][] = [
+  [/^database is locked/, 5], // BUSY
+  [/^database table is locked/, 6], // LOCKED
+  [/^disk I\/O error/, 10], // IOERR (every extended code has this text)
+  [/^database disk image is malformed|^malformed database schema/, 11], // CORRUPT
+  [/^database or disk is full/, 13], // FULL
+  [/^unable to open database file/, 14], // CANTOPEN
+  [/^locking protocol/, 15], // PROTOCOL
+  [/^file is not a database/, 26], // NOTADB
+];
+
 /** The SQLite primary result code of an error from `node:sqlite`, or undefined. */
 export function sqliteCode(e: unknown): number | undefined {
   const code = (e as { errcode?: unknown })?.errcode;
-  return typeof code === "number" ? code & 0xff : undefined;
+  if (typeof code === "number") return code & 0xff;
+  const message = e instanceof Error ? e.message : undefined;
+  if (message === undefined) return undefined;
+  return MESSAGE_CODES.find(([pattern]) => pattern.test(message))?.[1];
 }
 
 /** True when a write failed for a reason that may go away (disk full, I/O error, busy). */
