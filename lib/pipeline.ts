@@ -90,7 +90,12 @@ export class Pipeline {
     for (let i = 0; i < n; i++) pending.push(readings[i]);
     this.counters.taken += n;
     this.counters.dropped += readings.length - n;
-    if (pending.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined) {
+    // A full batch commits at once, unless the writer is failing: then the commit timer paces
+    // the retries instead of every emit (a full disk would otherwise be retried every tick).
+    if (
+      pending.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
+      this.#failuresInRow === 0
+    ) {
       this.#soon = setTimeout(() => {
         this.#soon = undefined;
         this.flush();
