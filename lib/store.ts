@@ -383,7 +383,8 @@ function configure(db: DatabaseSync, path: string, durability: Durability): void
   db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"};
            PRAGMA wal_autocheckpoint = 1000;
            PRAGMA journal_size_limit = ${64 * 1024 * 1024};
-           PRAGMA foreign_keys = ON;`);
+           PRAGMA foreign_keys = ON;
+           PRAGMA temp_store = MEMORY;`);
 }
 
 function migrate(db: DatabaseSync): void {
