@@ -161,13 +161,15 @@ export class Store {
    */
   static open(path: string, options: StoreOptions): Store {
     const abs = resolve(path);
-    const existed = inspectFile(abs);
+    const inspected = inspectFile(abs);
+    const existed = inspected !== "absent";
     ensureDirectory(dirname(abs));
     const lock = WriterLock.acquire(abs);
     let db: DatabaseSync | undefined;
     try {
       if (!existed) createPrivateFile(abs);
       db = openConnection(abs, options.busyTimeoutMs ?? 5000);
+      if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(db, abs);
       checkIsEdgelogDatabase(db, abs);
       configure(db, abs, options.durability);
       migrate(db);
@@ -266,13 +268,19 @@ export class Store {
   }
 }
 
-/** Returns whether the file exists; throws DatabaseError if it is not a usable SQLite file. */
-function inspectFile(path: string): boolean {
+/**
+ * What {@link inspectFile} found: no file, a file that looks whole, or a file shorter than its
+ * header says while a `-wal` file lies beside it (see {@link checkShortFileIsWholeWithWal}).
+ */
+type Inspection = "absent" | "whole" | "short-with-wal";
+
+/** Checks the file without opening it with SQLite; throws DatabaseError if it is not usable. */
+function inspectFile(path: string): Inspection {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound) return "absent";
     throw new DatabaseError(`cannot access ${path}: ${(e as Error).message}`);
   }
   if (info.isDirectory) {
@@ -281,7 +289,7 @@ function inspectFile(path: string): boolean {
     );
   }
   if (!info.isFile) throw new DatabaseError(`${path} is not a regular file`);
-  if (info.size === 0) return true; // SQLite treats an empty file as an empty database
+  if (info.size === 0) return "whole"; // SQLite treats an empty file as an empty database
   let header: Uint8Array;
   try {
     const file = Deno.openSync(path, { read: true });
@@ -315,14 +323,47 @@ function inspectFile(path: string): boolean {
       `${path} is corrupt (invalid page size ${rawPageSize}); it was not modified. Restore it from a backup.`,
     );
   }
-  if (info.size % pageSize !== 0 || (headerValid && pageCount > 0 && info.size < pageCount * pageSize)) {
+  const shorterThanHeader = headerValid && pageCount > 0 && info.size < pageCount * pageSize;
+  // A checkpoint copies WAL frames in page order: page 1, with the new page count, lands before
+  // the file grows. After a crash mid-checkpoint the WAL still holds the rest; SQLite decides.
+  if (info.size % pageSize === 0 && shorterThanHeader && walHasContent(path)) return "short-with-wal";
+  if (info.size % pageSize !== 0 || shorterThanHeader) {
     throw new DatabaseError(
       `${path} is truncated (${info.size} bytes, expected ${
         headerValid ? pageCount * pageSize : "a multiple of " + pageSize
       }); it was not modified. Restore it from a backup.`,
     );
   }
-  return true;
+  return "whole";
+}
+
+function walHasContent(dbPath: string): boolean {
+  try {
+    return Deno.statSync(`${dbPath}-wal`).size > 32; // more than the WAL header
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For a file shorter than its header says, with a WAL beside it: SQLite reads the missing pages
+ * from the WAL (a crash mid-checkpoint). A read-only `quick_check` tells a recoverable file from
+ * a truncated one before anything is written.
+ */
+function checkShortFileIsWholeWithWal(db: DatabaseSync, path: string): void {
+  let result: string;
+  try {
+    result = (db.prepare("PRAGMA quick_check").all() as { quick_check: string }[]).map((r) => r.quick_check).join("; ");
+  } catch (e) {
+    result = (e as Error).message;
+  }
+  if (result !== "ok") {
+    throw new DatabaseError(
+      `${path} is truncated and its WAL does not hold the missing pages (${
+        result.slice(0, 200)
+      }); it was not modified. Restore it from a backup.`,
+    );
+  }
 }
 
 function ensureDirectory(dir: string): void {
