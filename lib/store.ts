@@ -167,10 +167,9 @@ export class Store {
     const lock = WriterLock.acquire(abs);
     let db: DatabaseSync | undefined;
     try {
-      if (!existed) createPrivateFile(abs);
+      if (existed) vetExistingFile(abs, inspected, options.busyTimeoutMs ?? 5000);
+      else createPrivateFile(abs);
       db = openConnection(abs, options.busyTimeoutMs ?? 5000);
-      if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(db, abs);
-      checkIsEdgelogDatabase(db, abs);
       configure(db, abs, options.durability);
       migrate(db);
       return new Store(abs, db, lock);
@@ -385,6 +384,21 @@ function createPrivateFile(path: string): void {
 
 function openConnection(path: string, busyTimeoutMs: number): DatabaseSync {
   return new DatabaseSync(path, { timeout: busyTimeoutMs });
+}
+
+/**
+ * Checks an existing file on a read-only connection before the writer opens it: closing a
+ * read-write connection checkpoints and deletes the WAL, which would modify a file we refuse
+ * (another application's database, a truncated one).
+ */
+function vetExistingFile(path: string, inspected: Inspection, busyTimeoutMs: number): void {
+  const reader = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
+  try {
+    if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(reader, path);
+    checkIsEdgelogDatabase(reader, path);
+  } finally {
+    reader.close();
+  }
 }
 
 function checkIsEdgelogDatabase(db: DatabaseSync, path: string): void {

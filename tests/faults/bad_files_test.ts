@@ -45,10 +45,13 @@ async function expectRefused(
   if (before !== undefined) {
     assert.equal(await sha256File(db), before, `${name}: the file was not modified`);
   }
-  // Nothing beside it was created or changed either (the writer's empty `.lock` file aside).
+  // Nothing beside it was created or changed either: its -wal in particular is kept as it was.
+  // Aside: the writer's empty `.lock` file, and the -shm, SQLite's rebuildable WAL index.
   const siblingsAfter = await snapshot(dirname(db));
-  siblingsAfter.delete(`${basename(db)}.lock`);
-  siblingsBefore.delete(`${basename(db)}.lock`);
+  for (const scratch of [`${basename(db)}.lock`, `${basename(db)}-shm`]) {
+    siblingsAfter.delete(scratch);
+    siblingsBefore.delete(scratch);
+  }
   assert.deepEqual(siblingsAfter, siblingsBefore, `${name}: no file beside it created or changed`);
   return { name, code: r.code, message };
 }
@@ -110,7 +113,20 @@ Deno.test("another application's SQLite database is refused with exit 4 and left
              PRAGMA application_id = ${appId};`);
     db.close();
   }
+  // A third one in WAL mode whose last transactions are still in its -wal (it crashed, or runs).
+  const inWal = join(dir.path, "wal-app.db");
+  const crashed = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { DatabaseSync } from "node:sqlite";
+       const db = new DatabaseSync(${JSON.stringify(inWal)});
+       db.exec("PRAGMA journal_mode=WAL; CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO people(name) VALUES ('ada');");
+       Deno.exit(0); // no close: the WAL is left as after a crash`,
+    ],
+  }).output();
+  assert.ok(crashed.success && exists(`${inWal}-wal`), "the other application left its WAL");
   printOutcomes([
+    await expectRefused("another application's database, its data still in its -wal", inWal, /not an edgelog database/),
     await expectRefused("another application's database (no readings table)", plain, /not an edgelog database/),
     await expectRefused("another application's database (its application_id)", withId, /another application/),
   ]);
