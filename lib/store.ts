@@ -122,6 +122,7 @@ export class Store {
   readonly sqliteVersion: string;
   readonly #db: DatabaseSync;
   readonly #lock: WriterLock;
+  readonly #busyTimeoutMs: number;
   readonly #insertMany: StatementSync;
   readonly #insertOne: StatementSync;
   readonly #upsertSensor: StatementSync;
@@ -129,10 +130,11 @@ export class Store {
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
 
-  private constructor(path: string, db: DatabaseSync, lock: WriterLock) {
+  private constructor(path: string, db: DatabaseSync, lock: WriterLock, busyTimeoutMs: number) {
     this.path = path;
     this.#db = db;
     this.#lock = lock;
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.sqliteVersion = String((db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v);
     const values = Array.from({ length: ROWS_PER_INSERT }, () => "(?,?,?)").join(",");
     this.#insertMany = db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`);
@@ -172,7 +174,7 @@ export class Store {
       db = openConnection(abs, options.busyTimeoutMs ?? 5000);
       configure(db, abs, options.durability);
       migrate(db);
-      return new Store(abs, db, lock);
+      return new Store(abs, db, lock, options.busyTimeoutMs ?? 5000);
     } catch (e) {
       try {
         db?.close();
@@ -238,11 +240,22 @@ export class Store {
   /**
    * Copies the whole WAL into the database file and truncates the WAL to zero bytes. The frame
    * counts come from a PASSIVE pass first (TRUNCATE itself reports the WAL after the reset).
+   * `maxWaitMs` bounds how long it waits for readers (default: the connection's busy timeout).
    */
-  checkpointTruncate(): CheckpointResult {
+  checkpointTruncate(maxWaitMs?: number): CheckpointResult {
     const passive = this.checkpoint("PASSIVE");
-    const truncate = this.checkpoint("TRUNCATE");
-    return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    if (maxWaitMs === undefined) {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    }
+    // TRUNCATE waits for readers through the busy handler; bound that wait by the caller's budget.
+    this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(maxWaitMs))}`);
+    try {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    }
   }
 
   /** Runs `PRAGMA wal_checkpoint(mode)` once and returns what SQLite reported. */

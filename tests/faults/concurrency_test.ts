@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { countReadings, runOnce, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
-import { assertGraceful, exitedWithin, haveCommand, killQuietly, printFigures, stderrTail } from "./_faults.ts";
+import {
+  assertGraceful,
+  exitedWithin,
+  haveCommand,
+  killQuietly,
+  printFigures,
+  requireFinal,
+  stderrTail,
+} from "./_faults.ts";
 
 const READER = fileURLToPath(new URL("./_reader.ts", import.meta.url));
 /** Rows the logger commits under the readers before it is stopped. */
@@ -88,4 +96,56 @@ Deno.test("readers hammering the database never disturb the logger, never fail, 
     notes: `${final.stored} rows written; reader queries ${results.map((r) => r.queries).join(" / ")}, ` +
       `reader errors ${results.reduce((a, r) => a + r.errors, 0)}, writer commit_errors ${final.commit_errors}`,
   }]);
+});
+
+/** Opens a read transaction on Deno.args[0], prints its row count, holds it until Deno.args[1] exists. */
+const LONG_READER = `import { DatabaseSync } from "node:sqlite";
+const [path, release] = Deno.args;
+const db = new DatabaseSync(path, { readOnly: true });
+db.exec("BEGIN");
+console.log(db.prepare("SELECT count(*) AS n FROM readings").get().n);
+for (;;) {
+  try { Deno.statSync(release); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
+}
+db.exec("COMMIT");
+db.close();`;
+
+Deno.test("a reader holding a read transaction open cannot hold the stop past shutdown-timeout", async () => {
+  await using dir = await tempDir("edgelog-fault-longreader-");
+  const db = join(dir.path, "edgelog.db");
+  const shutdownTimeoutMs = 2_000;
+  const p = spawnLogger(["--db", db, "--sim-rate", "20000", "--shutdown-timeout", `${shutdownTimeoutMs}ms`]);
+  const release = join(dir.path, "release-reader");
+  let reader: Deno.ChildProcess | undefined;
+  try {
+    await p.waitUntilLogging();
+    await waitFor(() => countReadings(db) > 0, 20_000, () => stderrTail(p));
+    // A reader that opens a read transaction and keeps it until told to stop.
+    reader = new Deno.Command(Deno.execPath(), { args: ["eval", LONG_READER, db, release], stdout: "piped" }).spawn();
+    // Let the reader take its snapshot, then commit more on top so the WAL cannot be reset.
+    const stdout = reader.stdout.getReader();
+    const { value } = await stdout.read();
+    stdout.releaseLock();
+    const snapshot = Number(new TextDecoder().decode(value).trim());
+    await waitFor(() => countReadings(db) > snapshot + 5000, 20_000);
+    p.kill("SIGTERM");
+    const status = await exitedWithin(p, 20_000);
+    assert.equal(status.code, 0, stderrTail(p));
+    const final = requireFinal(p);
+    assert.equal(final.stored, final.taken, "every reading committed before the checkpoint");
+    assert.ok(
+      final.shutdown_ms <= shutdownTimeoutMs + 1_000,
+      `the stop took ${final.shutdown_ms} ms, shutdown-timeout is ${shutdownTimeoutMs} ms`,
+    );
+    assert.ok(p.records.some((r) => r.level === "WARNING" || r.level === "WARN"), "the busy checkpoint was reported");
+    // The WAL keeps what it could not reset; every row is there for the next reader.
+    Deno.writeTextFileSync(release, "");
+    await reader.status;
+    assert.equal(countReadings(db), final.stored);
+  } finally {
+    Deno.writeTextFileSync(release, "");
+    await killQuietly(p);
+    await reader?.status;
+    await reader?.stdout.cancel().catch(() => {});
+  }
 });
