@@ -158,3 +158,54 @@ Deno.test("a full disk is survived: the logger keeps running, counts drops, resu
       `max pending ${pendingMax}; resumed by itself`,
   }]);
 });
+
+Deno.test(
+  "a stop while the disk is still full ends by the deadline, reports what it could not store, and the database stays intact",
+  {
+    ignore: rootOnly("the disk-full scenario"),
+  },
+  async () => {
+    await using dir = await tempDir("edgelog-fault-full-stop-");
+    const mnt = join(dir.path, "mnt");
+    Deno.mkdirSync(mnt);
+    const shutdownTimeoutMs = 2_000;
+    const p = spawnOnTmpfs(mnt, [
+      "--db",
+      join(mnt, "edgelog.db"),
+      "--sim-rate",
+      String(RATE),
+      "--stats-interval",
+      "0.2",
+      "--shutdown-timeout",
+      `${shutdownTimeoutMs}ms`,
+    ]);
+    try {
+      await p.waitUntilLogging();
+      const logger = await childPid(p.pid);
+      await waitFor(() => lastStats(p).stored > 0, 20_000, () => stderrTail(p));
+      fillUp(`/proc/${logger}/root${mnt}/filler`);
+      await p.waitForRecord((r) => r.level === "ERROR" && /commit failed/.test(r.message), 30_000);
+      Deno.kill(logger, "SIGTERM");
+      const status = await exitedWithin(p, 20_000);
+      assert.equal(status.code, 1, `exit 1: readings were left unstored; stderr:\n${stderrTail(p)}`);
+    } finally {
+      await killQuietly(p);
+    }
+    const final = requireFinal(p);
+    assert.ok(final.unstored > 0, "what could not be stored is reported");
+    assert.equal(final.taken, final.stored + final.unstored, "every reading taken is either stored or reported");
+    assert.ok(final.shutdown_ms <= shutdownTimeoutMs + 1_000, `stopped by the deadline (${final.shutdown_ms} ms)`);
+    assert.ok(p.records.some((r) => /could not be committed/.test(r.message)), "a clear error line");
+    const db = join(`${mnt}.out`, "edgelog.db");
+    assert.equal(integrityCheck(db), "ok");
+    assert.equal(countReadings(db), final.stored, "the database holds every reading reported stored");
+    printFigures([{
+      scenario: "5b. stop while the disk is still full (shutdown-timeout 2 s)",
+      trials: 1,
+      lost: `${final.unstored} (reported as unstored)`,
+      exits: "1×1",
+      stopMs: `${final.shutdown_ms} (shutdown_ms)`,
+      notes: "exit 1 with 'N readings could not be committed'; database intact, rows = stored",
+    }]);
+  },
+);
