@@ -188,6 +188,13 @@ export class Store {
           }); it was not modified. Restore it from a backup or move it aside.`,
         );
       }
+      if (isTransientWriteError(e)) {
+        throw new DatabaseError(
+          `cannot open ${abs}: ${
+            (e as Error).message
+          }; is its disk full or failing? Free space or fix the disk, then start again.`,
+        );
+      }
       throw new DatabaseError(`cannot open ${abs}: ${(e as Error).message}`);
     }
   }
