@@ -507,9 +507,13 @@ class WriterLock {
         }); stop it first or choose another --db`,
       );
     }
-    file.truncateSync(0);
-    file.seekSync(0, Deno.SeekMode.Start);
-    file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    try {
+      // The pid only helps the message of a refused second writer; the flock is the lock. On a
+      // full disk this write fails, and opening the database then says why.
+      file.truncateSync(0);
+      file.seekSync(0, Deno.SeekMode.Start);
+      file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch { /* best effort */ }
     return new WriterLock(file);
   }
 
