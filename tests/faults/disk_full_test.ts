@@ -209,3 +209,61 @@ Deno.test(
     }]);
   },
 );
+
+Deno.test(
+  "starting on a full disk fails with a message pointing at the disk, and the next start after freeing space works",
+  {
+    ignore: rootOnly("the disk-full scenario"),
+  },
+  async () => {
+    await using dir = await tempDir("edgelog-fault-full-start-");
+    const mnt = join(dir.path, "mnt");
+    Deno.mkdirSync(mnt);
+    // One shell, one tmpfs: fill it, start the logger (it must fail), free it, start again.
+    const script = `mount -t tmpfs -o size=1m,mode=0700 tmpfs "$0" || exit 97
+head -c 4m /dev/zero > "$0/filler" 2>/dev/null
+"$@" --sim-rate 100; echo "first exit $?" >&2
+rm "$0/filler"
+"$@" --sim-rate 100 & pid=$!
+while [ ! -s "$0/edgelog.db-wal" ]; do sleep 0.05; done
+sleep 0.3; kill -TERM $pid; wait $pid; echo "second exit $?" >&2
+cp -a "$0/." "$0.out/"`;
+    Deno.mkdirSync(`${mnt}.out`);
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        mnt,
+        Deno.execPath(),
+        "run",
+        ...startFlags(),
+        MAIN,
+        "--db",
+        join(mnt, "edgelog.db"),
+      ],
+      env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    const first = /first exit (\d+)/.exec(stderr);
+    assert.ok(first && first[1] !== "0", `the first start fails; stderr:\n${stderr}`);
+    assert.match(stderr, /disk full or failing/, `the message points at the disk; stderr:\n${stderr}`);
+    assert.match(stderr, /second exit 0/, `the next start after freeing space works; stderr:\n${stderr}`);
+    const db = join(`${mnt}.out`, "edgelog.db");
+    assert.equal(integrityCheck(db), "ok");
+    assert.ok(countReadings(db) >= 0);
+    printFigures([{
+      scenario: "5c. start-up on a full disk, then space freed",
+      trials: 1,
+      lost: "-",
+      exits: `${first![1]} then 0`,
+      stopMs: "-",
+      notes: "the first start names the disk as the likely cause; the second start logs and stops cleanly",
+    }]);
+  },
+);
