@@ -12,6 +12,7 @@ import {
   assertGraceful,
   exists,
   exitedWithin,
+  exitSummary,
   FaultRandom,
   faultTrials,
   killQuietly,
@@ -199,7 +200,7 @@ Deno.test("SIGKILL during start-up (creating, migrating) never leaves a database
     lost: "-",
     exits: `SIGKILL×${trials}, then 0×${trials}`,
     stopMs: "-",
-    notes: `left behind: ${outcomes.join(", ")}; every next start worked, integrity ok`,
+    notes: `left behind: ${exitSummary(outcomes)}; every next start worked, integrity ok`,
   }], random.seed);
 });
 
