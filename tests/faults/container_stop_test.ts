@@ -58,6 +58,7 @@ async function buildRootfs(root: string): Promise<string[]> {
     Deno.copyFileSync(join(ROOT, file), join(app, file));
   }
   await copyTree(join(ROOT, "lib"), join(app, "lib"));
+  await run(Deno.execPath(), ["cache", MAIN]); // the npm packages must be in the cache we copy
   await copyTree(await npmCacheDir(), join(root, "deno-dir", "npm"));
   for (const dir of ["data", "proc"]) Deno.mkdirSync(join(root, dir), { mode: 0o700 });
   // The image's user owns its data directory and the (writable) Deno cache.
