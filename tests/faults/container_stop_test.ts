@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { catchesSignal, childPid, LoggerProcess, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
+import { catchesSignal, childPid, LoggerProcess, MAIN, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
 import {
   assertGraceful,
   exitedWithin,
