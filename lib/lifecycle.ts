@@ -328,10 +328,11 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   let checkpoint: CheckpointResult | null = null;
   if (pipeline.fatalError === undefined) {
     try {
-      checkpoint = store.checkpointTruncate();
-      while (checkpoint.busy && !stop.hurried && remaining() > RETRY_MS) {
+      // Readers can make TRUNCATE wait; never past the shutdown deadline (Docker kills at 10 s).
+      checkpoint = store.checkpointTruncate(remaining() - RETRY_MS);
+      while (checkpoint.busy && !stop.hurried && remaining() > 2 * RETRY_MS) {
         await sleep(RETRY_MS);
-        checkpoint = store.checkpointTruncate();
+        checkpoint = store.checkpointTruncate(remaining() - RETRY_MS);
       }
       const level = checkpoint.busy ? "warn" : "info";
       log[level]("checkpoint TRUNCATE: busy {busy}, log {log}, checkpointed {checkpointed}", { ...checkpoint });

@@ -110,10 +110,28 @@ const TRANSIENT_CODES = new Set([5, 6, 10, 13, 14, 15]); // BUSY, LOCKED, IOERR,
 /** Primary result codes that mean the file is damaged. */
 const CORRUPT_CODES = new Set([11, 26]); // CORRUPT, NOTADB
 
+/**
+ * SQLite's own texts for the primary result codes we act on (`sqlite3_errstr`). Deno's
+ * `node:sqlite` errors carry only `code: "ERR_SQLITE_ERROR"` and the message, no `errcode`.
+ */
+const MESSAGE_CODES: readonly [RegExp, number][] = [
+  [/^database is locked/, 5], // BUSY
+  [/^database table is locked/, 6], // LOCKED
+  [/^disk I\/O error/, 10], // IOERR (every extended code has this text)
+  [/^database disk image is malformed|^malformed database schema/, 11], // CORRUPT
+  [/^database or disk is full/, 13], // FULL
+  [/^unable to open database file/, 14], // CANTOPEN
+  [/^locking protocol/, 15], // PROTOCOL
+  [/^file is not a database/, 26], // NOTADB
+];
+
 /** The SQLite primary result code of an error from `node:sqlite`, or undefined. */
 export function sqliteCode(e: unknown): number | undefined {
   const code = (e as { errcode?: unknown })?.errcode;
-  return typeof code === "number" ? code & 0xff : undefined;
+  if (typeof code === "number") return code & 0xff;
+  const message = e instanceof Error ? e.message : undefined;
+  if (message === undefined) return undefined;
+  return MESSAGE_CODES.find(([pattern]) => pattern.test(message))?.[1];
 }
 
 /** True when a write failed for a reason that may go away (disk full, I/O error, busy). */
@@ -138,6 +156,7 @@ export class Store {
   readonly sqliteVersion: string;
   readonly #db: DatabaseSync;
   readonly #lock: WriterLock;
+  readonly #busyTimeoutMs: number;
   readonly #insertMany: StatementSync;
   readonly #insertOne: StatementSync;
   readonly #upsertSensor: StatementSync;
@@ -159,10 +178,11 @@ export class Store {
   /** The last checkpoint's result, null before the first. */
   lastCheckpoint: CheckpointResult | null = null;
 
-  private constructor(path: string, db: DatabaseSync, lock: WriterLock) {
+  private constructor(path: string, db: DatabaseSync, lock: WriterLock, busyTimeoutMs: number) {
     this.path = path;
     this.#db = db;
     this.#lock = lock;
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.sqliteVersion = String((db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v);
     const values = Array.from({ length: ROWS_PER_INSERT }, () => "(?,?,?)").join(",");
     this.#insertMany = db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`);
@@ -198,17 +218,18 @@ export class Store {
    */
   static open(path: string, options: StoreOptions): Store {
     const abs = resolve(path);
-    const existed = inspectFile(abs);
+    const inspected = inspectFile(abs);
+    const existed = inspected !== "absent";
     ensureDirectory(dirname(abs));
     const lock = WriterLock.acquire(abs);
     let db: DatabaseSync | undefined;
     try {
-      if (!existed) createPrivateFile(abs);
+      if (existed) vetExistingFile(abs, inspected, options.busyTimeoutMs ?? 5000);
+      else createPrivateFile(abs);
       db = openConnection(abs, options.busyTimeoutMs ?? 5000);
-      checkIsEdgelogDatabase(db, abs);
       configure(db, abs, options.durability);
       migrate(db);
-      return new Store(abs, db, lock);
+      return new Store(abs, db, lock, options.busyTimeoutMs ?? 5000);
     } catch (e) {
       try {
         db?.close();
@@ -220,6 +241,13 @@ export class Store {
           `${abs} is corrupt or not a SQLite database (${
             (e as Error).message
           }); it was not modified. Restore it from a backup or move it aside.`,
+        );
+      }
+      if (isTransientWriteError(e)) {
+        throw new DatabaseError(
+          `cannot open ${abs}: ${
+            (e as Error).message
+          }; is its disk full or failing? Free space or fix the disk, then start again.`,
         );
       }
       throw new DatabaseError(`cannot open ${abs}: ${(e as Error).message}`);
@@ -283,11 +311,22 @@ export class Store {
   /**
    * Copies the whole WAL into the database file and truncates the WAL to zero bytes. The frame
    * counts come from a PASSIVE pass first (TRUNCATE itself reports the WAL after the reset).
+   * `maxWaitMs` bounds how long it waits for readers (default: the connection's busy timeout).
    */
-  checkpointTruncate(): CheckpointResult {
+  checkpointTruncate(maxWaitMs?: number): CheckpointResult {
     const passive = this.checkpoint("PASSIVE");
-    const truncate = this.checkpoint("TRUNCATE");
-    return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    if (maxWaitMs === undefined) {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    }
+    // TRUNCATE waits for readers through the busy handler; bound that wait by the caller's budget.
+    this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(maxWaitMs))}`);
+    try {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    }
   }
 
   /** Runs `PRAGMA wal_checkpoint(mode)` once and returns what SQLite reported. */
@@ -482,13 +521,19 @@ export class Store {
   }
 }
 
-/** Returns whether the file exists; throws DatabaseError if it is not a usable SQLite file. */
-function inspectFile(path: string): boolean {
+/**
+ * What {@link inspectFile} found: no file, a file that looks whole, or a file shorter than its
+ * header says while a `-wal` file lies beside it (see {@link checkShortFileIsWholeWithWal}).
+ */
+type Inspection = "absent" | "whole" | "short-with-wal";
+
+/** Checks the file without opening it with SQLite; throws DatabaseError if it is not usable. */
+function inspectFile(path: string): Inspection {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound) return "absent";
     throw new DatabaseError(`cannot access ${path}: ${(e as Error).message}`);
   }
   if (info.isDirectory) {
@@ -497,7 +542,7 @@ function inspectFile(path: string): boolean {
     );
   }
   if (!info.isFile) throw new DatabaseError(`${path} is not a regular file`);
-  if (info.size === 0) return true; // SQLite treats an empty file as an empty database
+  if (info.size === 0) return "whole"; // SQLite treats an empty file as an empty database
   let header: Uint8Array;
   try {
     const file = Deno.openSync(path, { read: true });
@@ -531,14 +576,47 @@ function inspectFile(path: string): boolean {
       `${path} is corrupt (invalid page size ${rawPageSize}); it was not modified. Restore it from a backup.`,
     );
   }
-  if (info.size % pageSize !== 0 || (headerValid && pageCount > 0 && info.size < pageCount * pageSize)) {
+  const shorterThanHeader = headerValid && pageCount > 0 && info.size < pageCount * pageSize;
+  // A checkpoint copies WAL frames in page order: page 1, with the new page count, lands before
+  // the file grows. After a crash mid-checkpoint the WAL still holds the rest; SQLite decides.
+  if (info.size % pageSize === 0 && shorterThanHeader && walHasContent(path)) return "short-with-wal";
+  if (info.size % pageSize !== 0 || shorterThanHeader) {
     throw new DatabaseError(
       `${path} is truncated (${info.size} bytes, expected ${
         headerValid ? pageCount * pageSize : "a multiple of " + pageSize
       }); it was not modified. Restore it from a backup.`,
     );
   }
-  return true;
+  return "whole";
+}
+
+function walHasContent(dbPath: string): boolean {
+  try {
+    return Deno.statSync(`${dbPath}-wal`).size > 32; // more than the WAL header
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For a file shorter than its header says, with a WAL beside it: SQLite reads the missing pages
+ * from the WAL (a crash mid-checkpoint). A read-only `quick_check` tells a recoverable file from
+ * a truncated one before anything is written.
+ */
+function checkShortFileIsWholeWithWal(db: DatabaseSync, path: string): void {
+  let result: string;
+  try {
+    result = (db.prepare("PRAGMA quick_check").all() as { quick_check: string }[]).map((r) => r.quick_check).join("; ");
+  } catch (e) {
+    result = (e as Error).message;
+  }
+  if (result !== "ok") {
+    throw new DatabaseError(
+      `${path} is truncated and its WAL does not hold the missing pages (${
+        result.slice(0, 200)
+      }); it was not modified. Restore it from a backup.`,
+    );
+  }
 }
 
 function ensureDirectory(dir: string): void {
@@ -560,6 +638,21 @@ function createPrivateFile(path: string): void {
 
 function openConnection(path: string, busyTimeoutMs: number): DatabaseSync {
   return new DatabaseSync(path, { timeout: busyTimeoutMs });
+}
+
+/**
+ * Checks an existing file on a read-only connection before the writer opens it: closing a
+ * read-write connection checkpoints and deletes the WAL, which would modify a file we refuse
+ * (another application's database, a truncated one).
+ */
+function vetExistingFile(path: string, inspected: Inspection, busyTimeoutMs: number): void {
+  const reader = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
+  try {
+    if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(reader, path);
+    checkIsEdgelogDatabase(reader, path);
+  } finally {
+    reader.close();
+  }
 }
 
 function checkIsEdgelogDatabase(db: DatabaseSync, path: string): void {
@@ -599,7 +692,8 @@ function configure(db: DatabaseSync, path: string, durability: Durability): void
   db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"};
            PRAGMA wal_autocheckpoint = 1000;
            PRAGMA journal_size_limit = ${64 * 1024 * 1024};
-           PRAGMA foreign_keys = ON;`);
+           PRAGMA foreign_keys = ON;
+           PRAGMA temp_store = MEMORY;`);
 }
 
 function migrate(db: DatabaseSync): void {
@@ -647,9 +741,13 @@ class WriterLock {
         }); stop it first or choose another --db`,
       );
     }
-    file.truncateSync(0);
-    file.seekSync(0, Deno.SeekMode.Start);
-    file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    try {
+      // The pid only helps the message of a refused second writer; the flock is the lock. On a
+      // full disk this write fails, and opening the database then says why.
+      file.truncateSync(0);
+      file.seekSync(0, Deno.SeekMode.Start);
+      file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch { /* best effort */ }
     return new WriterLock(file);
   }
 

@@ -432,3 +432,44 @@ export function peakRssKiB(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * True when /proc says `pid` has a handler installed for signal number `sig`. A child that has
+ * not yet called exec still shows its parent's handlers (a `deno test` runner catches SIGINT and
+ * SIGTERM), so until its command line differs from ours it does not count.
+ */
+export function catchesSignal(pid: number, sig: number): boolean {
+  try {
+    if (Deno.readTextFileSync(`/proc/${pid}/cmdline`) === Deno.readTextFileSync("/proc/self/cmdline")) return false;
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
+    return m !== null && ((BigInt("0x" + m[1]) >> BigInt(sig - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/** The first child of `pid` (e.g. `unshare --fork`'s child, the namespace's PID 1). */
+export async function childPid(pid: number, timeoutMs = 10_000): Promise<number> {
+  let child = 0;
+  await waitFor(() => {
+    try {
+      const kids = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+      child = Number(kids.split(/\s+/)[0]);
+      return child > 0;
+    } catch {
+      return false;
+    }
+  }, timeoutMs);
+  return child;
+}
+
+/** Resident memory of `pid` in KiB (VmRSS), or undefined once it is gone. */
+export function residentKib(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s*(\d+) kB$/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

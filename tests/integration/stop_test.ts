@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  catchesSignal,
+  childPid,
   countReadings,
   integrityCheck,
   isRoot,
@@ -178,29 +180,3 @@ Deno.test("--version and --help exit 0", async () => {
   assert.match(h.stdout, /--commit-interval/);
   assert.match(h.stdout, /EDGELOG_DB/);
 });
-
-/** True when /proc says `pid` has a handler installed for signal number `sig`. */
-export function catchesSignal(pid: number, sig: number): boolean {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
-    return m !== null && ((BigInt("0x" + m[1]) >> BigInt(sig - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
-
-/** The single child of `pid` (unshare --fork's child is the namespace's PID 1). */
-export async function childPid(pid: number): Promise<number> {
-  let child = 0;
-  await waitFor(() => {
-    try {
-      const kids = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-      child = Number(kids.split(/\s+/)[0]);
-      return child > 0;
-    } catch {
-      return false;
-    }
-  });
-  return child;
-}
