@@ -37,6 +37,9 @@ COPY --from=build /src/dist/edgelog /edgelog
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 ENV EDGELOG_DB=/data/edgelog.db
+# The HEALTHCHECK asks the logger's own listener; loopback only, so nothing is exposed outside
+# the container unless you set EDGELOG_LISTEN (and EDGELOG_HTTP_TOKEN) yourself.
+ENV EDGELOG_LISTEN=127.0.0.1:9464
 VOLUME ["/data"]
 # edgelog is PID 1: it installs its SIGTERM handler first thing, commits, checkpoints and exits 0
 # within its shutdown-timeout (8 s), before docker stop's SIGKILL at 10 s.

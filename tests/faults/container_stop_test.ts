@@ -8,7 +8,17 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { catchesSignal, childPid, LoggerProcess, MAIN, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
+import {
+  catchesSignal,
+  childPid,
+  LoggerProcess,
+  MAIN,
+  ROOT,
+  runOnce,
+  startFlags,
+  tempDir,
+  waitFor,
+} from "../_helpers.ts";
 import {
   assertGraceful,
   exitedWithin,
@@ -104,7 +114,7 @@ function spawnContainer(root: string, args: string[]): LoggerProcess {
     env: {
       PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
       DENO_DIR: "/deno-dir",
-      EDGELOG_DB: "/data/edgelog.db",
+      ...imageEnv(),
       EDGELOG_LOG_FORMAT: "json",
       NO_COLOR: "1",
     },
@@ -113,6 +123,18 @@ function spawnContainer(root: string, args: string[]): LoggerProcess {
     stderr: "piped",
   }).spawn();
   return new LoggerProcess(child);
+}
+
+/** The environment the image sets (its final stage's ENV lines), as `docker run` would pass it. */
+function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const i of finalStage(Deno.readTextFileSync(join(ROOT, "Dockerfile")))) {
+    if (i.instruction !== "ENV") continue;
+    const m = /^([A-Z_]+)=(\S+)$/.exec(i.args);
+    assert.ok(m, `ENV in KEY=value form: ${i.args}`);
+    env[m[1]] = m[2];
+  }
+  return env;
 }
 
 /** The final stage of a Dockerfile, parsed into its instructions (continuations joined). */
@@ -144,7 +166,7 @@ Deno.test("the Dockerfile's final stage copies exactly what the scratch rootfs n
   assert.equal(copies.filter((c) => c.to === "/data").length, 1, "the data directory");
   assert.equal(copies.length, copiedLibs.length + 2, "nothing else is copied");
   const get = (name: string) => stage.filter((i) => i.instruction === name).map((i) => i.args);
-  assert.deepEqual(get("ENV"), ["EDGELOG_DB=/data/edgelog.db"]);
+  assert.deepEqual(get("ENV"), ["EDGELOG_DB=/data/edgelog.db", "EDGELOG_LISTEN=127.0.0.1:9464"]);
   assert.deepEqual(get("VOLUME"), ['["/data"]']);
   assert.deepEqual(get("STOPSIGNAL"), ["SIGTERM"]);
   assert.deepEqual(get("HEALTHCHECK"), ['CMD ["/edgelog","health"]']);
@@ -177,6 +199,11 @@ Deno.test("as PID 1 in a scratch-like chroot, docker stop's SIGTERM commits ever
       } else {
         const start = await p.waitUntilLogging(30_000);
         assert.equal(start.pid, 1, "edgelog is PID 1 of its namespace");
+        if (i === 1) {
+          // The image's HEALTHCHECK (`/edgelog health`) against the container's loopback listener.
+          const health = await runOnce(["health"], { env: { EDGELOG_LISTEN: imageEnv().EDGELOG_LISTEN } });
+          assert.equal(health.code, 0, `HEALTHCHECK: ${health.stdout}${health.stderr}`);
+        }
         await new Promise((r) => setTimeout(r, random.int(0, 1500)));
       }
       const t0 = performance.now();
