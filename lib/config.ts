@@ -408,8 +408,7 @@ const RUN_FIELDS: readonly Field[] = [
     name: "source",
     parse: sourceList,
     multiple: true,
-    help:
-      "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md); env list: ; or newline",
+    help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
   },
   {
     key: "intervalMs",
