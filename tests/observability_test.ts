@@ -11,23 +11,9 @@ import { hasCommand, run, tempDir } from "./_helpers.ts";
 const NOW = 1_800_000_000_000;
 
 function counters(over: Partial<Counters> = {}): Counters {
-  return {
-    taken: 0,
-    stored: 0,
-    dropped: 0,
-    rejected: 0,
-    rejectedByReason: {},
-    commits: 0,
-    commitErrors: 0,
-    pending: 0,
-    lastCommitMs: 0,
-    maxCommitMs: 0,
-    lastCommitAt: 0,
-    lastFlushAt: 0,
-    lastFlushOkAt: 0,
-    commitErrorsInRow: 0,
-    ...over,
-  };
+  // A fresh pipeline's counters, so the fixture follows the real shape.
+  const fresh = new Pipeline({ append() {} }, { commitIntervalMs: 250, batchSize: 10, bufferSize: 10 }).counters;
+  return { ...fresh, ...over };
 }
 
 const health = (c: Counters, fatalError?: unknown, startedAt = NOW - 60_000) =>
