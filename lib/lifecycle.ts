@@ -95,6 +95,8 @@ export interface RunDeps {
   version: string;
   /** Builds the sources; by default {@link createSources} from `lib/sources/mod.ts`. */
   createSources?: (config: RunConfig, context: SourceContext) => Source[];
+  /** Ends the process when the shutdown overruns its deadline; `Deno.exit` by default. */
+  exit?: (code: number) => void;
 }
 
 /** The HTTP listener could not bind (address in use, no permission); exit code 1. */
@@ -107,6 +109,13 @@ export class ListenError extends Error {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Waits for `promise`, but at most `ms`; resolves either way. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Time between retries of a failing commit while stopping, ms. */
 const RETRY_MS = 50;
 
@@ -114,6 +123,8 @@ const RETRY_MS = 50;
 const FORWARD_FLUSH_SHARE = 0.5;
 /** Time kept back from the forwarders' flush for the checkpoint and close, ms. */
 const CLOSE_RESERVE_MS = 1500;
+/** How long past the shutdown deadline the watchdog waits before ending the process, ms. */
+const WATCHDOG_GRACE_MS = 500;
 
 /**
  * Runs the logger until a stop is requested, then shuts down in the contract's order.
@@ -282,14 +293,26 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     forwarding?.abort();
   });
   log.info("stopping ({reason}): committing {pending} pending readings", { reason, pending: pipeline.pendingCount });
+  // Nothing below may hold the stop past its deadline (Docker's SIGKILL follows at 10 s): if an
+  // await hangs (a source that does not stop, a request that never ends), end the process. What
+  // was committed is safe in the WAL; the next start recovers it.
+  const watchdog = setTimeout(() => {
+    log.fatal("the shutdown overran its {timeout_ms} ms deadline; exiting now ({pending} readings not committed)", {
+      timeout_ms: config.shutdownTimeoutMs,
+      pending: pipeline.pendingCount,
+    });
+    (deps.exit ?? Deno.exit)(ExitCode.failure);
+  }, Math.max(0, remaining()) + WATCHDOG_GRACE_MS);
   clearInterval(checkpointTimer);
   clearInterval(statsTimer);
   retention?.stop();
 
   // 1. Sources stop: nothing new is taken from here on. The HTTP listener stops accepting and
   //    finishes the requests in flight (their readings are taken, so they get committed).
+  //    Requests still running after half the time left are abandoned: their readings were taken
+  //    before they wait, so the final commit below still stores them.
   try {
-    await http?.stop();
+    if (http) await withinMs(http.stop(), remaining() / 2);
   } catch (e) {
     log.warn("HTTP listener did not stop cleanly: {error}", { error: String(e) });
   }
@@ -352,6 +375,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }
 
   // 6. Report; the caller flushes the logs and exits with the code.
+  clearTimeout(watchdog);
   const counters = pipeline.counters;
   finalRecord(counters, checkpoint, reason);
   if (pipeline.fatalError !== undefined) {

@@ -86,3 +86,33 @@ Deno.test("when every source has ended the logger stops by itself with everythin
   assert.equal(await run, 0);
   assert.equal(countReadings(db), 100);
 });
+
+Deno.test("a shutdown that hangs past its deadline ends the process with exit 1 instead of waiting for SIGKILL", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const events: string[] = [];
+  const source = new ScriptedSource(events);
+  source.stop = () => new Promise<void>(() => {}); // a source that never stops
+  const stop = new StopSignal();
+  let exitCode: number | undefined;
+  const exited = new Promise<void>((resolve) => {
+    runLogger(config(db, { shutdownTimeoutMs: 300 }), stop, {
+      version: "test",
+      createSources: () => [source],
+      exit: (code) => {
+        exitCode = code;
+        resolve();
+      },
+    });
+  });
+  while (!source.emit) await new Promise((r) => setTimeout(r, 1));
+  source.pump(10);
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = performance.now();
+  stop.request("test");
+  await exited;
+  assert.equal(exitCode, 1);
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 300 && waited < 5000, `the watchdog fired after the deadline (${waited} ms)`);
+  assert.ok(logged.some((r) => String(r.message).includes("overran")), "the overrun is logged");
+});
