@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { Store } from "../lib/store.ts";
-import { spawnLogger, waitFor } from "../tests/_helpers.ts";
+import { hasCommand, spawnLogger, waitFor } from "../tests/_helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -108,15 +108,6 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<{ ms: n
   return { ms: performance.now() - t0, code: o.code, stderr: new TextDecoder().decode(o.stderr) };
 }
 
-function have(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-
 const section = (name: string) => !ONLY || ONLY.includes(name);
 
 // ---------- machine ----------
@@ -128,10 +119,10 @@ const sqliteVersionDeno = (() => {
   return v;
 })();
 const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown";
-const sqliteCli = have("sqlite3")
+const sqliteCli = hasCommand("sqlite3")
   ? new TextDecoder().decode(new Deno.Command("sqlite3", { args: ["--version"] }).outputSync().stdout).split(" ")[0]
   : "absent";
-const python = have("python3");
+const python = hasCommand("python3");
 
 print(`# edgelog benchmarks${QUICK ? " (quick: 1 run per figure, indicative only)" : ""}`);
 print();

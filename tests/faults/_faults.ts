@@ -214,11 +214,3 @@ export function rootOnly(what: string): boolean {
   if (!root) console.log(`skipping ${what}: needs root (namespaces, mounts, chroot); CI runs as root`);
   return !root;
 }
-
-/** True when `cmd` is on PATH. */
-export function haveCommand(cmd: string): boolean {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir && exists(join(dir, cmd))) return true;
-  }
-  return false;
-}

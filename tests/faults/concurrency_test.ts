@@ -7,16 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { countReadings, runOnce, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
-import {
-  assertGraceful,
-  exitedWithin,
-  haveCommand,
-  killQuietly,
-  printFigures,
-  requireFinal,
-  stderrTail,
-} from "./_faults.ts";
+import { countReadings, hasCommand, runOnce, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { assertGraceful, exitedWithin, killQuietly, printFigures, requireFinal, stderrTail } from "./_faults.ts";
 
 const READER = fileURLToPath(new URL("./_reader.ts", import.meta.url));
 /** Rows the logger commits under the readers before it is stopped. */
@@ -58,7 +50,7 @@ Deno.test("readers hammering the database never disturb the logger, never fail, 
         new Deno.Command(Deno.execPath(), { args: ["run", "-A", READER, db, stopFile], stdout: "piped" }).spawn(),
       );
     }
-    if (haveCommand("sqlite3")) readers.push(sqliteCliReader(db, stopFile));
+    if (hasCommand("sqlite3")) readers.push(sqliteCliReader(db, stopFile));
     else console.log("sqlite3 CLI not installed: only the Deno readers run (see tests/debian-packages.txt)");
 
     await waitFor(() => countReadings(db) >= TARGET_ROWS / 2, 60_000, () => stderrTail(p));

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import {
   catchesSignal,
   childPid,
+  hasCommand,
   LoggerProcess,
   MAIN,
   ROOT,
@@ -25,7 +26,6 @@ import {
   exitSummary,
   FaultRandom,
   faultTrials,
-  haveCommand,
   killQuietly,
   medianMax,
   printFigures,
@@ -156,7 +156,7 @@ Deno.test("the Dockerfile's final stage copies exactly what the scratch rootfs n
     assert.ok(parts[0].startsWith("--from="), `every COPY of the final stage comes from the build stage: ${i.args}`);
     return { from: parts[1], to: parts[2] };
   });
-  const libs = haveCommand("ldd") ? await linkedLibraries(Deno.execPath()) : [];
+  const libs = hasCommand("ldd") ? await linkedLibraries(Deno.execPath()) : [];
   const copiedLibs = copies.filter((c) => c.to !== "/edgelog" && c.to !== "/data");
   if (libs.length > 0) {
     assert.deepEqual(copiedLibs.map((c) => c.to).sort(), libs, "exactly the libraries ldd lists for the runtime");

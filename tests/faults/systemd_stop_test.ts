@@ -6,13 +6,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { catchesSignal, LoggerProcess, MAIN, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
+import { catchesSignal, hasCommand, LoggerProcess, MAIN, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
 import {
   assertGraceful,
   exitSummary,
   FaultRandom,
   faultTrials,
-  haveCommand,
   killQuietly,
   medianMax,
   printFigures,
@@ -62,7 +61,7 @@ Deno.test("the systemd unit stops with SIGTERM, allows enough time, restarts onl
 /** Why the verify test cannot run here, if it cannot. */
 function cannotVerify(): boolean {
   if (rootOnly("systemd-analyze verify (it needs /usr/local/bin/edgelog, provided in a mount namespace)")) return true;
-  if (haveCommand("systemd-analyze")) return false;
+  if (hasCommand("systemd-analyze")) return false;
   console.log("skipping systemd-analyze verify: not installed (Debian package systemd)");
   return true;
 }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cursorOf, type LoggerProcess, readingsByKey, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import {
+  cursorOf,
+  type LoggerProcess,
+  readingsByKey,
+  residentKib,
+  spawnLogger,
+  tempDir,
+  waitFor,
+} from "../_helpers.ts";
 
 /** What the fake upstream answers to request number n (1-based), in order; then 204. */
 const SCRIPT = ["500", "500", "500", "429", "400", "slow", "503"] as const;
@@ -13,11 +21,6 @@ const MIN_GAP_MS: Record<(typeof SCRIPT)[number], (failures: number) => number> 
   "slow": (f) => Math.min(2000, 500 * 2 ** (f - 1)) / 2,
   "503": () => 1000, // Retry-After: 1
 };
-
-function rssKiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
 
 Deno.test("a failing upstream gets retries with backoff, Retry-After and a long pause after 400, never a tight loop", async () => {
   await using dir = await tempDir();
@@ -51,7 +54,7 @@ Deno.test("a failing upstream gets retries with backoff, Retry-After and a long 
     const rss: number[] = [];
     await waitFor(
       () => {
-        rss.push(rssKiB(p!.pid));
+        rss.push(residentKib(p!.pid) ?? NaN);
         return times.length > SCRIPT.length + 2 && (cursorOf(db, url) ?? 0) > 0;
       },
       60_000,
