@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { ReadingBatch } from "../lib/batch.ts";
 import { Store } from "../lib/store.ts";
 import { hasCommand, spawnLogger, waitFor } from "../tests/_helpers.ts";
 
@@ -225,19 +226,19 @@ print(i / (time.perf_counter() - t0))
   return median(rates);
 }
 
-/** edgelog's Store.append in-process: one transaction per batch of 5000, multi-row inserts. */
+/** edgelog's writer in-process (Store.appendBatch, the pipeline's path): one transaction per batch. */
 function edgelogWriter(durability: "full" | "normal", batch = 5000): number {
-  const readings = data.map((r) => ({
+  const readings = ReadingBatch.of(data.map((r) => ({
     sensor: ["temperature-1", "humidity-1", "pressure-1"][r.sensorId - 1],
     ts: r.ts,
     value: r.value,
-  }));
+  })));
   const rates: number[] = [];
   for (let k = 0; k < RUNS; k++) {
     const path = freshDb();
     const store = Store.open(path, { durability });
     const t0 = performance.now();
-    for (let i = 0; i < N; i += batch) store.append(readings, i, Math.min(N, i + batch));
+    for (let i = 0; i < N; i += batch) store.appendBatch(readings, i, Math.min(N, i + batch));
     rates.push(N / ((performance.now() - t0) / 1000));
     store.close();
     rmDb(path);
@@ -319,9 +320,9 @@ if (section("throughput")) {
     ...Object.entries(prog).map(([k, v]) =>
       [`**edgelog program**, simulated source at its limit, ${k}`, v] as [string, number]
     ),
-    ["edgelog writer in-process (Store.append), full, batch 5000", writerFull],
-    ["edgelog writer in-process (Store.append), full, batch 20000", writerBig],
-    ["edgelog writer in-process (Store.append), normal, batch 5000", writerNormal],
+    ["edgelog writer in-process (Store.appendBatch), full, batch 5000", writerFull],
+    ["edgelog writer in-process (Store.appendBatch), full, batch 20000", writerBig],
+    ["edgelog writer in-process (Store.appendBatch), normal, batch 5000", writerNormal],
     ["naive logger, Deno node:sqlite, commit per reading, FULL", naiveDenoFull],
     ["naive logger, Deno node:sqlite, commit per reading, NORMAL", naiveDenoNormal],
     ["naive logger, Python sqlite3, commit per reading, FULL", naivePyFull],

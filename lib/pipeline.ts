@@ -9,12 +9,13 @@
  * @module
  */
 
+import { ReadingBatch } from "./batch.ts";
 import { Histogram } from "./histogram.ts";
 import type { Reading, Store } from "./store.ts";
-
-/** The part of {@link Store} the pipeline needs: commit `readings[from..to)` in one transaction. */
-export type BatchWriter = Pick<Store, "append">;
 import { isTransientWriteError } from "./store.ts";
+
+/** The part of {@link Store} the pipeline needs: commit `batch[from..to)` in one transaction. */
+export type BatchWriter = Pick<Store, "appendBatch">;
 
 /** Upper bounds of the commit-latency histogram, seconds. */
 export const COMMIT_SECONDS_BOUNDS: readonly number[] = [
@@ -94,13 +95,25 @@ export interface PipelineOptions {
 /** A function sources call with readings; returns how many were accepted. */
 export type Emit = (readings: readonly Reading[]) => number;
 
+/**
+ * Direct access to the buffer's columns, for a sampler that produces many readings per tick (the
+ * simulated sensors): it writes up to `buffer.room` readings at `buffer.length …` and then calls
+ * `took(n)`. No object per reading is made. See {@link Pipeline.sinkFor}.
+ */
+export interface ColumnSink {
+  readonly buffer: ReadingBatch;
+  /** Marks the `n` readings written after `buffer.length` as taken. */
+  took(n: number): void;
+}
+
 /** The buffer and group-commit loop in front of one {@link Store}. */
 export class Pipeline {
   readonly #store: BatchWriter;
   readonly #options:
     & Required<Pick<PipelineOptions, "commitIntervalMs" | "batchSize" | "bufferSize" | "now">>
     & PipelineOptions;
-  #pending: Reading[] = [];
+  /** The readings taken and not yet committed, in order. */
+  readonly #buffer: ReadingBatch;
   #timer: ReturnType<typeof setInterval> | undefined;
   #soon: ReturnType<typeof setTimeout> | undefined;
   #fatal: unknown = undefined;
@@ -132,19 +145,24 @@ export class Pipeline {
   constructor(store: BatchWriter, options: PipelineOptions) {
     this.#store = store;
     this.#options = { now: () => performance.now(), ...options };
+    this.#buffer = new ReadingBatch(options.bufferSize);
   }
 
   /** Accepts readings into the buffer, as many as fit; the rest are counted as dropped. */
   readonly emit: Emit = (readings) => {
-    const room = this.#options.bufferSize - this.#pending.length;
-    const n = Math.min(room, readings.length);
-    const pending = this.#pending;
-    for (let i = 0; i < n; i++) pending.push(readings[i]);
-    this.counters.taken += n;
+    const n = Math.min(this.#buffer.room, readings.length);
+    this.#buffer.push(readings, 0, n);
     this.counters.dropped += readings.length - n;
+    this.#took(n);
+    return n;
+  };
+
+  /** Counts `n` readings just added to the buffer as taken and starts a commit if a batch is full. */
+  #took(n: number): void {
+    this.counters.taken += n;
     // A full batch commits at once, but not while commits fail: then the timer paces the retries.
     if (
-      pending.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
+      this.#buffer.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
       this.counters.commitErrorsInRow === 0
     ) {
       this.#soon = setTimeout(() => {
@@ -152,8 +170,26 @@ export class Pipeline {
         this.flush();
       }, 0);
     }
-    return n;
-  };
+  }
+
+  /**
+   * A {@link ColumnSink} on the buffer for `source`, counted like {@link emitFor}. The sampler
+   * must not write more than `buffer.room` readings before calling `took`.
+   */
+  sinkFor(source: string): ColumnSink {
+    const c = this.#sourceCounters(source);
+    const buffer = this.#buffer;
+    return {
+      buffer,
+      took: (n) => {
+        if (n <= 0) return;
+        if (n > buffer.room) throw new RangeError(`${source} wrote ${n} readings into ${buffer.room} free places`);
+        buffer.length += n;
+        c.taken += n;
+        this.#took(n);
+      },
+    };
+  }
 
   /**
    * Counts readings a sampler skipped because the buffer was full (it checked {@link room} and
@@ -198,7 +234,7 @@ export class Pipeline {
 
   /** Free places in the buffer now (push sources use it for back-pressure). */
   get room(): number {
-    return this.#options.bufferSize - this.#pending.length;
+    return this.#buffer.room;
   }
 
   /** The unrecoverable error that stopped the writer, if any (e.g. the file became corrupt). */
@@ -226,20 +262,20 @@ export class Pipeline {
    */
   flush(groupSize: number = this.#options.batchSize): boolean {
     if (this.#fatal !== undefined) return false;
-    const batch = this.#pending;
+    const batch = this.#buffer;
     this.counters.lastFlushAt = Date.now();
     if (batch.length === 0) {
       this.counters.lastFlushOkAt = this.counters.lastFlushAt;
       return true;
     }
-    this.#pending = [];
     const { now } = this.#options;
+    const total = batch.length;
     let i = 0;
     try {
-      while (i < batch.length) {
-        const end = Math.min(i + groupSize, batch.length);
+      while (i < total) {
+        const end = Math.min(i + groupSize, total);
         const t0 = now();
-        this.#store.append(batch, i, end);
+        this.#store.appendBatch(batch, i, end);
         const ms = now() - t0;
         this.counters.stored += end - i;
         this.counters.commits++;
@@ -250,6 +286,8 @@ export class Pipeline {
         this.counters.lastCommitAt = Date.now();
         i = end;
       }
+      // Flushing is synchronous: nothing was taken meanwhile, so all `total` are stored.
+      batch.length = 0;
       this.counters.lastFlushOkAt = this.counters.lastCommitAt;
       this.#resolveStoredWaiters();
       if (this.counters.commitErrorsInRow > 0) {
@@ -259,8 +297,8 @@ export class Pipeline {
       }
       return true;
     } catch (e) {
-      // Keep the readings not yet committed, in order, ahead of any that arrive meanwhile.
-      this.#pending = i === 0 ? batch : batch.slice(i);
+      // Keep the readings not yet committed, in order.
+      batch.shift(i);
       this.counters.commitErrors++;
       this.counters.commitErrorsInRow++;
       const transient = isTransientWriteError(e);
@@ -271,7 +309,7 @@ export class Pipeline {
       this.#options.onCommitError?.(e, transient);
       return false;
     } finally {
-      this.counters.pending = this.#pending.length;
+      this.counters.pending = batch.length;
     }
   }
 
@@ -306,6 +344,6 @@ export class Pipeline {
 
   /** Number of readings taken but not yet committed. */
   get pendingCount(): number {
-    return this.#pending.length;
+    return this.#buffer.length;
   }
 }

@@ -12,6 +12,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
 import { DatabaseError, LockedError } from "./errors.ts";
 import type { Durability } from "./config.ts";
+import { ReadingBatch, type SensorTable } from "./batch.ts";
 
 /** One measurement. `ts` is unix milliseconds. */
 export interface Reading {
@@ -167,6 +168,9 @@ export class Store {
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #sensorIds = new Map<string, number>();
+  /** Database ids by index of the last {@link SensorTable} appended from (the pipeline's). */
+  #idsTable: SensorTable | undefined;
+  #idsOfTable: (number | undefined)[] = [];
   readonly #statements = new Map<string, StatementSync>();
   readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
@@ -259,36 +263,69 @@ export class Store {
    * and the error is rethrown; the caller keeps the readings and retries.
    */
   append(readings: readonly Reading[], from = 0, to = readings.length): void {
-    const newSensors: string[] = [];
+    const batch = new ReadingBatch(Math.max(0, to - from));
+    batch.push(readings, from, to);
+    this.appendBatch(batch);
+  }
+
+  /**
+   * Commits `batch[from..to)` in one transaction (the pipeline's path: no object per reading).
+   * On error nothing of the group is stored and the error is rethrown.
+   *
+   * @example
+   * ```ts
+   * const store = Store.open("./data/edgelog.db", { durability: "full" });
+   * store.appendBatch(ReadingBatch.of([{ sensor: "t1", ts: Date.now(), value: 21.5 }]));
+   * store.close();
+   * ```
+   */
+  appendBatch(batch: ReadingBatch, from = 0, to = batch.length): void {
+    const table = batch.sensors;
+    if (this.#idsTable !== table) {
+      this.#idsTable = table;
+      this.#idsOfTable = [];
+    }
+    const ids = this.#idsOfTable;
+    const resolved: number[] = [];
     this.#write(() => {
+      const { sensor, ts, value } = batch;
       const args = this.#args;
       let i = from;
       for (; i + ROWS_PER_INSERT <= to; i += ROWS_PER_INSERT) {
         for (let k = 0; k < ROWS_PER_INSERT; k++) {
-          const r = readings[i + k];
-          args[3 * k] = this.#sensorId(r, newSensors);
-          args[3 * k + 1] = r.ts;
-          args[3 * k + 2] = r.value;
+          const j = i + k;
+          const s = sensor[j];
+          args[3 * k] = ids[s] ?? this.#resolveSensor(table, s, resolved);
+          args[3 * k + 1] = ts[j];
+          args[3 * k + 2] = value[j];
         }
         this.#insertMany.run(...args);
       }
       for (; i < to; i++) {
-        const r = readings[i];
-        this.#insertOne.run(this.#sensorId(r, newSensors), r.ts, r.value);
+        const s = sensor[i];
+        this.#insertOne.run(ids[s] ?? this.#resolveSensor(table, s, resolved), ts[i], value[i]);
       }
     }, () => {
       // The sensors created in the rolled-back transaction do not exist.
-      for (const name of newSensors) this.#sensorIds.delete(name);
+      for (const s of resolved) {
+        this.#sensorIds.delete(table.names[s]);
+        ids[s] = undefined;
+      }
     });
   }
 
-  #sensorId(r: Reading, newSensors: string[]): number {
-    const known = this.#sensorIds.get(r.sensor);
-    if (known !== undefined) return known;
-    const row = this.#upsertSensor.get(r.sensor, r.unit ?? null) as { id: number };
-    this.#sensorIds.set(r.sensor, row.id);
-    newSensors.push(r.sensor);
-    return row.id;
+  /** The database id of sensor `s` of `table`, created if new (recorded in `created`). */
+  #resolveSensor(table: SensorTable, s: number, created: number[]): number {
+    const name = table.names[s];
+    let id = this.#sensorIds.get(name);
+    if (id === undefined) {
+      const row = this.#upsertSensor.get(name, table.units[s] ?? null) as { id: number };
+      id = row.id;
+      this.#sensorIds.set(name, id);
+      created.push(s);
+    }
+    this.#idsOfTable[s] = id;
+    return id;
   }
 
   /**

@@ -12,7 +12,7 @@ const NOW = 1_800_000_000_000;
 
 function counters(over: Partial<Counters> = {}): Counters {
   // A fresh pipeline's counters, so the fixture follows the real shape.
-  const fresh = new Pipeline({ append() {} }, { commitIntervalMs: 250, batchSize: 10, bufferSize: 10 }).counters;
+  const fresh = new Pipeline({ appendBatch() {} }, { commitIntervalMs: 250, batchSize: 10, bufferSize: 10 }).counters;
   return { ...fresh, ...over };
 }
 

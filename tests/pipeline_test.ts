@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { ReadingBatch } from "../lib/batch.ts";
 import { type BatchWriter, Pipeline } from "../lib/pipeline.ts";
 import type { Reading } from "../lib/store.ts";
 
@@ -6,9 +7,9 @@ import type { Reading } from "../lib/store.ts";
 class FakeWriter implements BatchWriter {
   groups: Reading[][] = [];
   failWith: Error | undefined;
-  append(readings: readonly Reading[], from = 0, to = readings.length): void {
+  appendBatch(batch: ReadingBatch, from = 0, to = batch.length): void {
     if (this.failWith) throw this.failWith;
-    this.groups.push(readings.slice(from, to));
+    this.groups.push(Array.from({ length: to - from }, (_, i) => batch.at(from + i)));
   }
   get stored(): Reading[] {
     return this.groups.flat();
@@ -74,8 +75,8 @@ Deno.test("a failure in a later group keeps only the uncommitted rest", () => {
   const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 2, bufferSize: 100 });
   p.emit(many(5));
   let calls = 0;
-  const real = w.append.bind(w);
-  w.append = (rs, from, to) => {
+  const real = w.appendBatch.bind(w);
+  w.appendBatch = (rs, from, to) => {
     if (++calls === 2) throw sqliteError(10); // SQLITE_IOERR on the second group
     real(rs, from, to);
   };

@@ -68,7 +68,7 @@ Deno.test("a failed batch stores nothing of the batch and forgets sensors it cre
   const bad: Reading[] = [{ sensor: "new", ts: 1, value: 1 }, {
     sensor: "new",
     ts: 2,
-    value: null as unknown as number,
+    value: NaN, // SQLite binds NaN as NULL: the NOT NULL constraint fails the batch
   }];
   assert.throws(() => store.append(bad));
   store.append([{ sensor: "new", ts: 3, value: 3 }]);

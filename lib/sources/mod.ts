@@ -45,7 +45,7 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
       return new SimulatedSource({
         ratePerSecond: config.simRate,
         sensors: config.simSensors,
-        room: () => pipeline.room,
+        sink: pipeline.sinkFor("simulated"),
         onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":

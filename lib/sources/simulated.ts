@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Emit } from "../pipeline.ts";
-import type { Reading } from "../store.ts";
+import { ReadingBatch, SensorTable } from "../batch.ts";
+import type { ColumnSink, Emit } from "../pipeline.ts";
 import type { Source } from "./source.ts";
 
 /** Options of {@link SimulatedSource}. */
@@ -29,6 +29,11 @@ export interface SimulatedOptions {
   room?: () => number;
   /** Called with the number of readings skipped because the buffer was full. */
   onSkipped?: (n: number) => void;
+  /**
+   * Write readings straight into the pipeline's buffer (no object per reading); `emit` is then
+   * not used. Without it, each tick's readings go to `emit` as objects.
+   */
+  sink?: ColumnSink;
 }
 
 interface Kind {
@@ -58,11 +63,15 @@ export class SimulatedSource implements Source {
   readonly #random: () => number;
   readonly #room: () => number;
   readonly #onSkipped: (n: number) => void;
+  readonly #sink: ColumnSink | undefined;
   readonly #names: string[];
   readonly #kinds: Kind[];
   readonly #values: number[];
   #timer: ReturnType<typeof setInterval> | undefined;
   #emit: Emit | undefined;
+  /** The sink's sensor table (or one of our own) and each sensor's index in it. */
+  #table = new SensorTable();
+  #sensorIndex: number[] = [];
   #startedAt = 0;
   #generated = 0;
   #next = 0;
@@ -73,7 +82,9 @@ export class SimulatedSource implements Source {
     this.#tickMs = options.tickMs ?? 10;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
-    this.#room = options.room ?? (() => Infinity);
+    const sink = options.sink;
+    this.#sink = sink;
+    this.#room = sink ? () => sink.buffer.room : options.room ?? (() => Infinity);
     this.#onSkipped = options.onSkipped ?? (() => {});
     this.#names = [];
     this.#kinds = [];
@@ -90,6 +101,8 @@ export class SimulatedSource implements Source {
   start(emit: Emit): void {
     if (this.#rate <= 0) return;
     this.#emit = emit;
+    const table = this.#table = this.#sink?.buffer.sensors ?? this.#table;
+    this.#sensorIndex = this.#names.map((name, i) => table.intern(name, this.#kinds[i].unit));
     this.#startedAt = this.#now();
     this.#lastTs = this.#startedAt;
     this.#timer = setInterval(() => this.tick(), this.#tickMs);
@@ -127,9 +140,11 @@ export class SimulatedSource implements Source {
     const skip = n > room ? n - Math.max(0, room) : 0;
     if (skip > 0) this.#onSkipped(skip);
     if (skip === n) return 0;
-    const batch: Reading[] = [];
-    const names = this.#names;
-    const sensors = names.length;
+    const sink = this.#sink ?? this.#objectSink(emit, n - skip);
+    const { sensor, ts, value } = sink.buffer;
+    const index = this.#sensorIndex;
+    const sensors = index.length;
+    let at = sink.buffer.length;
     for (let i = skip; i < n; i++) {
       const s = this.#next;
       this.#next = s + 1 === sensors ? 0 : s + 1;
@@ -140,9 +155,23 @@ export class SimulatedSource implements Source {
       if (v < kind.min) v = kind.min;
       else if (v > kind.max) v = kind.max;
       this.#values[s] = v;
-      batch.push({ sensor: names[s], ts: Math.round(from + (span * (i + 1)) / n), value: v, unit: kind.unit });
+      sensor[at] = index[s];
+      ts[at] = Math.round(from + (span * (i + 1)) / n);
+      value[at] = v;
+      at++;
     }
-    emit(batch);
-    return batch.length;
+    sink.took(n - skip);
+    return n - skip;
+  }
+
+  /** Without a pipeline sink: a batch of `n` places whose readings go to `emit` as objects. */
+  #objectSink(emit: Emit, n: number): ColumnSink {
+    const buffer = new ReadingBatch(n, this.#table);
+    return {
+      buffer,
+      took: (count) => {
+        emit(Array.from({ length: count }, (_, i) => buffer.at(i)));
+      },
+    };
   }
 }
