@@ -166,13 +166,17 @@ export function countReadings(path: string): number {
 
 /** Result of `PRAGMA integrity_check` ("ok" when healthy). */
 export function integrityCheck(path: string): string {
-  return withDb(
-    path,
-    (db) =>
-      (db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[]).map((r) => r.integrity_check).join(
-        "; ",
-      ),
-  );
+  return withDb(path, (db) => {
+    const lines = (db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[])
+      .map((r) => r.integrity_check);
+    // The writer does not enforce foreign keys (see lib/store.ts): check them here, every time.
+    const orphans = db.prepare("PRAGMA foreign_key_check").all() as { table: string; rowid: number }[];
+    if (orphans.length > 0) {
+      if (lines.length === 1 && lines[0] === "ok") lines.pop();
+      lines.push(`${orphans.length} rows with a missing parent, first ${orphans[0].table} row ${orphans[0].rowid}`);
+    }
+    return lines.join("; ");
+  });
 }
 
 /** Size of the -wal file in bytes, 0 when it does not exist. */

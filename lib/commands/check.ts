@@ -14,13 +14,26 @@ import type { Command } from "./mod.ts";
 const USAGE = `Usage: edgelog check [--full] [--json] [--db FILE]
 
 Checks a database read-only: PRAGMA quick_check (O(N), skips index contents) or, with --full,
-PRAGMA integrity_check; reports the WAL and schema version. Safe while a logger writes.
+PRAGMA integrity_check, and PRAGMA foreign_key_check (every reading names a known sensor);
+reports the WAL and schema version. Safe while a logger writes.
 
   --full                 run integrity_check (slower, also verifies indexes)
   --json                 one JSON object instead of lines for humans
 ${COMMON_HELP}
 
 Exit codes: 0 healthy, 2 bad option, 4 missing, unreadable or damaged.`;
+
+/** Rows whose `sensor_id` names no sensor (`PRAGMA foreign_key_check`), as text; at most 100. */
+function foreignKeyProblems(reader: Reader): string[] {
+  const rows = reader.db.prepare("PRAGMA foreign_key_check").all() as {
+    table: string;
+    rowid: number;
+    parent: string;
+  }[];
+  const shown = rows.slice(0, 100).map((r) => `${r.table} row ${r.rowid} refers to a missing row of ${r.parent}`);
+  if (rows.length > 100) shown.push(`… and ${rows.length - 100} more rows with a missing ${rows[0].parent} row`);
+  return shown;
+}
 
 /** The `check` subcommand. */
 export const checkCommand: Command = {
@@ -36,6 +49,7 @@ export const checkCommand: Command = {
       problems = (reader.db.prepare(`PRAGMA ${pragma}(100)`).all() as Record<string, string>[])
         .map((r) => String(Object.values(r)[0]))
         .filter((line) => line !== "ok");
+      problems.push(...foreignKeyProblems(reader));
     } catch (e) {
       problems = [(e as Error).message];
     }

@@ -51,6 +51,22 @@ Deno.test("check finds a damaged index with --full, exits 4 and leaves the file 
   assert.equal(await sha256File(db), before);
 });
 
+Deno.test("check finds readings whose sensor does not exist (the writer does not enforce foreign keys)", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  await seedReadings(db, 1_000, { sensors: 3 });
+  const r = new Deno.Command("sqlite3", {
+    args: [db, "INSERT INTO readings(sensor_id, ts, value) VALUES (99, 1, 1), (98, 2, 2); PRAGMA wal_checkpoint;"],
+  }).outputSync();
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  const { code, stdout } = await runOnce(["check", "--db", db, "--json"]);
+  assert.equal(code, 4, stdout);
+  const result = JSON.parse(stdout);
+  assert.equal(result.ok, false);
+  assert.equal(result.problems.length, 2);
+  assert.match(result.problems[0], /^readings row 1001 refers to a missing row of sensors$/);
+});
+
 Deno.test("check on a file that is not a database exits 4 and does not change it", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "e.db");
