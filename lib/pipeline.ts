@@ -9,6 +9,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import { ReadingBatch } from "./batch.ts";
 import { Histogram } from "./histogram.ts";
 import type { Reading, Store } from "./store.ts";
@@ -115,7 +116,7 @@ export class Pipeline {
   /** The readings taken and not yet committed, in order. */
   readonly #buffer: ReadingBatch;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #soon: ReturnType<typeof setTimeout> | undefined;
+  #soon: ReturnType<typeof setImmediate> | undefined;
   #fatal: unknown = undefined;
   /** Callers waiting until `stored` reaches a count, in ascending order of that count. */
   #storedWaiters: { target: number; resolve: (ok: boolean) => void }[] = [];
@@ -165,10 +166,12 @@ export class Pipeline {
       this.#buffer.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
       this.counters.commitErrorsInRow === 0
     ) {
-      this.#soon = setTimeout(() => {
+      // setImmediate, not setTimeout(0): a timeout set from a timer callback (a sampler's tick)
+      // waits 1-2 ms, which left the writer idle ~6 % of the time at its limit.
+      this.#soon = setImmediate(() => {
         this.#soon = undefined;
         this.flush();
-      }, 0);
+      });
     }
   }
 
@@ -250,7 +253,7 @@ export class Pipeline {
   /** Stops the timers; readings still pending stay in the buffer for {@link flush}. */
   stopTimers(): void {
     clearInterval(this.#timer);
-    clearTimeout(this.#soon);
+    clearImmediate(this.#soon);
     this.#timer = undefined;
     this.#soon = undefined;
   }
