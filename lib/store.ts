@@ -101,8 +101,13 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length - 1;
 
-/** Rows per multi-row INSERT statement: one native call inserts this many readings. */
-const ROWS_PER_INSERT = 128;
+/**
+ * Rows per multi-row INSERT statement, largest first: a group of readings goes in as few native
+ * calls as these sizes allow (5000 = 4x1024 + 3x256 + 2x64 + 2x4). Fewer calls is faster (1024
+ * rows per call: 0.96-0.99 M rows/s in-process, 128: 0.83-0.85 M) and leaves less garbage: every
+ * `run()` of node:sqlite promotes a few dozen bytes to V8's old space.
+ */
+const ROWS_PER_INSERT = [1024, 256, 64, 16, 4, 1] as const;
 
 const SQLITE_HEADER = "SQLite format 3\0";
 
@@ -158,8 +163,8 @@ export class Store {
   readonly #db: DatabaseSync;
   readonly #lock: WriterLock;
   readonly #busyTimeoutMs: number;
-  readonly #insertMany: StatementSync;
-  readonly #insertOne: StatementSync;
+  /** The INSERT of `ROWS_PER_INSERT[i]` rows and its argument array, prepared on first use. */
+  readonly #inserts: { statement: StatementSync; args: number[] }[] = [];
   readonly #upsertSensor: StatementSync;
   readonly #openCursor: StatementSync;
   readonly #advanceCursor: StatementSync;
@@ -172,7 +177,6 @@ export class Store {
   #idsTable: SensorTable | undefined;
   #idsOfTable: (number | undefined)[] = [];
   readonly #statements = new Map<string, StatementSync>();
-  readonly #args: (number | null)[] = new Array(ROWS_PER_INSERT * 3);
   #closed = false;
   /** Outcomes of {@link checkpoint} per mode, for metrics. */
   readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
@@ -188,9 +192,6 @@ export class Store {
     this.#lock = lock;
     this.#busyTimeoutMs = busyTimeoutMs;
     this.sqliteVersion = String((db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v);
-    const values = Array.from({ length: ROWS_PER_INSERT }, () => "(?,?,?)").join(",");
-    this.#insertMany = db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`);
-    this.#insertOne = db.prepare("INSERT INTO readings(sensor_id, ts, value) VALUES (?,?,?)");
     this.#begin = db.prepare("BEGIN IMMEDIATE");
     this.#commit = db.prepare("COMMIT");
     this.#upsertSensor = db.prepare(
@@ -289,21 +290,21 @@ export class Store {
     const resolved: number[] = [];
     this.#write(() => {
       const { sensor, ts, value } = batch;
-      const args = this.#args;
       let i = from;
-      for (; i + ROWS_PER_INSERT <= to; i += ROWS_PER_INSERT) {
-        for (let k = 0; k < ROWS_PER_INSERT; k++) {
-          const j = i + k;
-          const s = sensor[j];
-          args[3 * k] = ids[s] ?? this.#resolveSensor(table, s, resolved);
-          args[3 * k + 1] = ts[j];
-          args[3 * k + 2] = value[j];
+      for (let tier = 0; tier < ROWS_PER_INSERT.length && i < to; tier++) {
+        const rows = ROWS_PER_INSERT[tier];
+        if (i + rows > to) continue;
+        const { statement, args } = this.#insert(tier);
+        for (; i + rows <= to; i += rows) {
+          for (let k = 0; k < rows; k++) {
+            const j = i + k;
+            const s = sensor[j];
+            args[3 * k] = ids[s] ?? this.#resolveSensor(table, s, resolved);
+            args[3 * k + 1] = ts[j];
+            args[3 * k + 2] = value[j];
+          }
+          statement.run(...args);
         }
-        this.#insertMany.run(...args);
-      }
-      for (; i < to; i++) {
-        const s = sensor[i];
-        this.#insertOne.run(ids[s] ?? this.#resolveSensor(table, s, resolved), ts[i], value[i]);
       }
     }, () => {
       // The sensors created in the rolled-back transaction do not exist.
@@ -312,6 +313,19 @@ export class Store {
         ids[s] = undefined;
       }
     });
+  }
+
+  #insert(tier: number): { statement: StatementSync; args: number[] } {
+    let insert = this.#inserts[tier];
+    if (insert === undefined) {
+      const rows = ROWS_PER_INSERT[tier];
+      const values = Array.from({ length: rows }, () => "(?,?,?)").join(",");
+      insert = this.#inserts[tier] = {
+        statement: this.#db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`),
+        args: new Array(rows * 3).fill(0),
+      };
+    }
+    return insert;
   }
 
   /** The database id of sensor `s` of `table`, created if new (recorded in `created`). */

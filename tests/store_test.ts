@@ -183,3 +183,29 @@ Deno.test("a directory, a non-SQLite file, a truncated or foreign database are r
     assert.equal(after, before, `${path} was not modified`);
   }
 });
+
+Deno.test("appendBatch stores any slice exactly, in order, whatever mix of statement sizes it takes", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  const batch = new ReadingBatch(20_000);
+  const all: Reading[] = Array.from({ length: 20_000 }, (_, i) => ({ sensor: `s${i % 7}`, ts: i, value: i / 8 }));
+  batch.push(all, 0, all.length);
+  const slices: [number, number][] = [];
+  let at = 0;
+  for (const n of [0, 1, 3, 5, 17, 1023, 1024, 1025, 5000, 6789]) {
+    slices.push([at, at + n]);
+    at += n;
+  }
+  for (const [from, to] of slices) store.appendBatch(batch, from, to);
+  store.close();
+  const rows = withDb(
+    path,
+    (db) =>
+      db.prepare("SELECT s.name, r.ts, r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id")
+        .all() as { name: string; ts: number; value: number }[],
+  );
+  assert.equal(rows.length, at);
+  assert.deepEqual(rows.map((r) => [r.name, r.ts, r.value]), all.slice(0, at).map((r) => [r.sensor, r.ts, r.value]));
+  assert.equal(integrityCheck(path), "ok");
+});
