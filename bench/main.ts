@@ -413,13 +413,15 @@ if (section("memory")) {
     await new Promise((r) => setTimeout(r, t === 0 ? 0 : 5000));
     samples.push(procStatus(p.pid).VmRSS / 1024);
   }
+  const soakPeak = procStatus(p.pid).VmHWM / 1024;
   p.kill("SIGTERM");
   await p.exited();
   rmDb(db);
   const after10 = samples[Math.min(2, samples.length - 1)];
   print(
     `RSS over a ${soakS} s run at the max rate, every 5 s (MB): ${samples.map((x) => x.toFixed(0)).join(", ")} — ` +
-      `growth after the first 10 s: ${(samples.at(-1)! - after10).toFixed(1)} MB.`,
+      `growth after the first 10 s: ${(samples.at(-1)! - after10).toFixed(1)} MB; peak RSS (VmHWM) over the run: ` +
+      `**${soakPeak.toFixed(0)} MB**.`,
   );
   print();
 }

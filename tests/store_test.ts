@@ -188,12 +188,12 @@ Deno.test("appendBatch stores any slice exactly, in order, whatever mix of state
   await using dir = await tempDir();
   const path = join(dir.path, "e.db");
   const store = Store.open(path, { durability: "normal" });
-  const batch = new ReadingBatch(20_000);
-  const all: Reading[] = Array.from({ length: 20_000 }, (_, i) => ({ sensor: `s${i % 7}`, ts: i, value: i / 8 }));
+  const batch = new ReadingBatch(30_000);
+  const all: Reading[] = Array.from({ length: 30_000 }, (_, i) => ({ sensor: `s${i % 7}`, ts: i, value: i / 8 }));
   batch.push(all, 0, all.length);
   const slices: [number, number][] = [];
   let at = 0;
-  for (const n of [0, 1, 3, 5, 17, 1023, 1024, 1025, 5000, 6789]) {
+  for (const n of [0, 1, 3, 5, 17, 1023, 1024, 1025, 4096, 5000, 6789]) {
     slices.push([at, at + n]);
     at += n;
   }
