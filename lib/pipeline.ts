@@ -9,7 +9,6 @@
  * @module
  */
 
-import { clearImmediate, setImmediate } from "node:timers";
 import { ReadingBatch } from "./batch.ts";
 import { Histogram } from "./histogram.ts";
 import type { Reading, Store } from "./store.ts";
@@ -116,7 +115,7 @@ export class Pipeline {
   /** The readings taken and not yet committed, in order. */
   readonly #buffer: ReadingBatch;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #soon: ReturnType<typeof setImmediate> | undefined;
+  #soon: ReturnType<typeof setTimeout> | undefined;
   #fatal: unknown = undefined;
   /** Callers waiting until `stored` reaches a count, in ascending order of that count. */
   #storedWaiters: { target: number; resolve: (ok: boolean) => void }[] = [];
@@ -161,18 +160,24 @@ export class Pipeline {
   /** Counts `n` readings just added to the buffer as taken and starts a commit if a batch is full. */
   #took(n: number): void {
     this.counters.taken += n;
-    // A full batch commits at once, but not while commits fail: then the timer paces the retries.
-    if (
-      this.#buffer.length >= this.#options.batchSize && this.#soon === undefined && this.#timer !== undefined &&
-      this.counters.commitErrorsInRow === 0
-    ) {
-      // setImmediate, not setTimeout(0): a timeout set from a timer callback (a sampler's tick)
-      // waits 1-2 ms, which left the writer idle ~6 % of the time at its limit.
-      this.#soon = setImmediate(() => {
-        this.#soon = undefined;
-        this.flush();
-      });
-    }
+    if (this.#buffer.length >= this.#options.batchSize) this.#commitSoon();
+  }
+
+  /**
+   * Commits as soon as the event loop is free, without waiting for the interval: for a full batch,
+   * or for a caller waiting on {@link waitStored}. Not while commits fail (the timer paces the
+   * retries then), and not before {@link start} or after {@link stopTimers}.
+   */
+  #commitSoon(): void {
+    if (this.#soon !== undefined || this.#timer === undefined || this.counters.commitErrorsInRow > 0) return;
+    // setTimeout(0), not setImmediate: the 1-2 ms wait of a timeout is when the event loop polls
+    // I/O. With setImmediate the loop never parked at the writer's limit, so signals and HTTP
+    // requests waited: SIGTERM was noticed 250-280 ms late (30-67 ms with setTimeout), for a
+    // throughput gain of ~6 % (idle time in a CPU profile).
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.flush();
+    }, 0);
   }
 
   /**
@@ -253,7 +258,7 @@ export class Pipeline {
   /** Stops the timers; readings still pending stay in the buffer for {@link flush}. */
   stopTimers(): void {
     clearInterval(this.#timer);
-    clearImmediate(this.#soon);
+    clearTimeout(this.#soon);
     this.#timer = undefined;
     this.#soon = undefined;
   }
@@ -324,6 +329,9 @@ export class Pipeline {
   waitStored(target: number = this.counters.taken): Promise<boolean> {
     if (this.counters.stored >= target) return Promise.resolve(true);
     if (this.#fatal !== undefined) return Promise.resolve(false);
+    // Someone waits for the commit (an HTTP `?sync=1` request): do not make them wait for the
+    // interval. Requests that arrive while a commit runs share the next one (group commit).
+    this.#commitSoon();
     return new Promise((resolve) => {
       const waiters = this.#storedWaiters;
       let i = waiters.length;

@@ -113,6 +113,32 @@ Deno.test("waitStored resolves once the readings emitted before it are committed
   assert.equal(await p.waitStored(), true, "nothing pending resolves at once");
 });
 
+Deno.test("a caller waiting for its readings gets a commit at once, not at the end of the interval", async () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 3_600_000, batchSize: 1000, bufferSize: 10_000 });
+  p.start();
+  let hour: ReturnType<typeof setTimeout> | undefined;
+  try {
+    p.emit(many(3));
+    const outcome = await Promise.race([
+      p.waitStored(),
+      new Promise<string>((r) => hour = setTimeout(() => r("still waiting after 5 s"), 5000)),
+    ]);
+    assert.equal(outcome, true);
+    assert.equal(w.groups.length, 1);
+    // Two waiters that arrive together share one commit.
+    p.emit(many(2, 3));
+    const a = p.waitStored();
+    p.emit(many(2, 5));
+    const b = p.waitStored();
+    assert.deepEqual(await Promise.all([a, b]), [true, true]);
+    assert.deepEqual(w.groups.map((g) => g.length), [3, 4]);
+  } finally {
+    clearTimeout(hour);
+    p.close();
+  }
+});
+
 Deno.test("the commit timer commits within the interval, and a full batch commits at once", async () => {
   const w = new FakeWriter();
   const p = new Pipeline(w, { commitIntervalMs: 30, batchSize: 50, bufferSize: 1000 });
