@@ -71,6 +71,8 @@ export interface RunConfig {
   sysfsRoot: string;
   /** Largest HTTP ingest body accepted, bytes (413 beyond). */
   httpMaxBodyBytes: number;
+  /** Most distinct sensors the push sources (stdin, exec, http) may create. */
+  maxSensors: number;
   statsIntervalMs: number;
   logFormat: LogFormat;
   logLevel: LogLevelName;
@@ -411,6 +413,13 @@ const RUN_FIELDS: readonly Field[] = [
     help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
   },
   {
+    key: "maxSensors",
+    name: "max-sensors",
+    parse: integer(1, 10_000_000),
+    help: "most distinct sensors in the database; readings of push sources (stdin, exec, http) " +
+      "naming a new sensor beyond it are rejected as too_many_sensors (default 10000)",
+  },
+  {
     key: "intervalMs",
     name: "interval",
     parse: duration("ms", 10, 24 * HOUR_MS),
@@ -506,6 +515,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   intervalMs: 5_000,
   sysfsRoot: "/sys",
   httpMaxBodyBytes: 8 * 1024 * 1024,
+  maxSensors: 10_000,
   statsIntervalMs: 60_000,
   downsampleBucketMs: 60_000,
   logFormat: "auto",

@@ -13,6 +13,7 @@ import { HttpServer } from "./http.ts";
 import { registerObservability } from "./observability.ts";
 import { Retention } from "./retention.ts";
 import { createSources, type Source, type SourceContext } from "./sources/mod.ts";
+import { SensorLimit } from "./sources/_reading_parser.ts";
 import { type CheckpointResult, isCorruptionError, Store } from "./store.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
 
@@ -195,7 +196,8 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     },
   });
 
-  const sources = (deps.createSources ?? createSources)(config, { pipeline, http });
+  const sensorLimit = new SensorLimit(config.maxSensors, store.sensorNames());
+  const sources = (deps.createSources ?? createSources)(config, { pipeline, http, sensorLimit });
   // Started once the listener is up (below); the observability routes read its lag, so it is
   // declared before them and assigned once.
   // deno-lint-ignore prefer-const

@@ -522,6 +522,11 @@ export class Store {
     return { fromTs, toTs };
   }
 
+  /** The names of every sensor in the database. */
+  sensorNames(): string[] {
+    return [...this.#sensorIds.keys()];
+  }
+
   /** The ids of every sensor (retention walks them). */
   sensorIds(): number[] {
     return (this.#prepare("SELECT id FROM sensors ORDER BY id").all() as { id: number }[]).map((r) => Number(r.id));

@@ -24,12 +24,58 @@ export type RejectReason =
   | "invalid_utf8"
   | "bad_text_line"
   | "body_too_large"
-  | "body_refused";
+  | "body_refused"
+  | "too_many_sensors";
 
 /** The outcome of parsing one input. */
 export type ParseResult =
   | { ok: true; reading: Reading }
   | { ok: false; reason: RejectReason; message: string };
+
+/**
+ * At most `max` distinct sensor names (`--max-sensors`): a push source that names a new sensor
+ * every time (a timestamp or a counter in the name) would otherwise grow the `sensors` table and
+ * edgelog's memory without bound. Names already in the database, or admitted before, always pass.
+ */
+export class SensorLimit {
+  readonly max: number;
+  readonly #known: Set<string>;
+
+  /**
+   * @example
+   * ```ts
+   * const limit = new SensorLimit(2, ["t1"]);
+   * limit.admit({ ok: true, reading: { sensor: "t2", ts: Date.now(), value: 1 } }).ok; // true
+   * limit.admit({ ok: true, reading: { sensor: "t3", ts: Date.now(), value: 1 } }).ok; // false
+   * ```
+   */
+  constructor(max: number, known: Iterable<string> = []) {
+    this.max = max;
+    this.#known = new Set(known);
+  }
+
+  /** Number of sensor names known. */
+  get size(): number {
+    return this.#known.size;
+  }
+
+  /** `result`, or a `too_many_sensors` rejection when it names a new sensor beyond the limit. */
+  admit(result: ParseResult): ParseResult {
+    if (!result.ok) return result;
+    const name = result.reading.sensor;
+    if (this.#known.has(name)) return result;
+    if (this.#known.size >= this.max) {
+      return fail(
+        "too_many_sensors",
+        `sensor ${JSON.stringify(name)} would be sensor ${
+          this.#known.size + 1
+        }; the limit is ${this.max} (--max-sensors)`,
+      );
+    }
+    this.#known.add(name);
+    return result;
+  }
+}
 
 /** Limits every source applies. */
 export const LIMITS = Object.freeze({

@@ -16,7 +16,7 @@ import { logger } from "../log.ts";
 import type { Emit } from "../pipeline.ts";
 import type { Reading } from "../store.ts";
 import { LineSplitter } from "./_lines.ts";
-import { LIMITS, parseLine } from "./_reading_parser.ts";
+import { LIMITS, parseLine, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
 
@@ -26,6 +26,8 @@ export interface ExecOptions {
   /** Period between runs (interval mode) unless the spec has its own, ms. */
   intervalMs: number;
   rejections: Rejections;
+  /** The `--max-sensors` limit shared by the push sources; none when absent. */
+  sensorLimit?: SensorLimit;
   /** Wall clock in unix ms, fills a missing `ts`; injectable for tests. */
   now?: () => number;
   log?: Logger;
@@ -59,6 +61,7 @@ export class ExecSource implements Source {
   readonly #spec: ExecSpec;
   readonly #intervalMs: number;
   readonly #rejections: Rejections;
+  readonly #sensorLimit: SensorLimit | undefined;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #failureLogIntervalMs: number;
@@ -76,6 +79,7 @@ export class ExecSource implements Source {
     this.name = `exec ${options.spec.argv[0]}`;
     this.#intervalMs = options.spec.intervalMs ?? options.intervalMs;
     this.#rejections = options.rejections;
+    this.#sensorLimit = options.sensorLimit;
     this.#now = options.now ?? Date.now;
     this.#log = options.log ?? logger("sources");
     this.#failureLogIntervalMs = options.failureLogIntervalMs ?? 60_000;
@@ -207,7 +211,8 @@ export class ExecSource implements Source {
     const lines = new LineSplitter(
       LIMITS.lineBytesMax,
       (line, lineNo) => {
-        const r = parseLine(line, spec.format, this.#now());
+        const parsed = parseLine(line, spec.format, this.#now());
+        const r = this.#sensorLimit?.admit(parsed) ?? parsed;
         if (r.ok) batch.push(r.reading);
         else this.#rejections.reject(r.reason, r.message, `output line ${lineNo}`);
       },

@@ -16,7 +16,14 @@ import type { HttpServer } from "../http.ts";
 import type { Emit } from "../pipeline.ts";
 import type { Reading } from "../store.ts";
 import { LineSplitter } from "./_lines.ts";
-import { LIMITS, parseJsonLine, readingFromJson, type RejectReason } from "./_reading_parser.ts";
+import {
+  LIMITS,
+  parseJsonLine,
+  type ParseResult,
+  readingFromJson,
+  type RejectReason,
+  type SensorLimit,
+} from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
 
@@ -38,6 +45,8 @@ export interface HttpIngestOptions {
   pipeline: IngestPipeline;
   rejections: Rejections;
   maxBodyBytes: number;
+  /** The `--max-sensors` limit shared by the push sources; none when absent. */
+  sensorLimit?: SensorLimit;
   /** Longest wait for the commit of a `?sync=1` request before answering 504, ms (default 10 000). */
   syncTimeoutMs?: number;
   /** Wall clock in unix ms, fills a missing `ts`; injectable for tests. */
@@ -141,6 +150,8 @@ export class HttpIngestSource implements Source {
       if (errors.length <= MAX_LISTED_ERRORS) errors.push({ ...where, reason, message });
     };
     const now = this.#now();
+    const limit = this.#options.sensorLimit;
+    const admit = (r: ParseResult): ParseResult => limit?.admit(r) ?? r;
     const mediaType = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
     if (mediaType === "application/json") {
       let text: string;
@@ -166,7 +177,7 @@ export class HttpIngestSource implements Source {
         return json(400, { error: "body is not a JSON array", accepted: 0 });
       }
       for (let i = 0; i < items.length; i++) {
-        const r = readingFromJson(items[i], now);
+        const r = admit(readingFromJson(items[i], now));
         if (r.ok) readings.push(r.reading);
         else bad(r.reason, r.message, { index: i });
       }
@@ -174,7 +185,7 @@ export class HttpIngestSource implements Source {
       const lines = new LineSplitter(
         LIMITS.lineBytesMax,
         (line, lineNo) => {
-          const r = parseJsonLine(line, now);
+          const r = admit(parseJsonLine(line, now));
           if (r.ok) readings.push(r.reading);
           else bad(r.reason, r.message, { line: lineNo });
         },

@@ -8,6 +8,7 @@
 import { ConfigError, type RunConfig, type SourceSpec } from "../config.ts";
 import type { HttpServer } from "../http.ts";
 import type { Pipeline } from "../pipeline.ts";
+import type { SensorLimit } from "./_reading_parser.ts";
 import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
@@ -24,6 +25,11 @@ export interface SourceContext {
   pipeline: Pipeline;
   /** The shared HTTP listener, when `--listen` is set. */
   http?: HttpServer;
+  /**
+   * The `--max-sensors` limit for the push sources (stdin, exec, http), which name their own
+   * sensors; the simulated and sysfs sensors are fixed by the configuration and not limited.
+   */
+  sensorLimit?: SensorLimit;
 }
 
 /**
@@ -55,9 +61,14 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
         spec: spec.exec!,
         intervalMs: config.intervalMs,
         rejections: rejectionsOf(`exec ${spec.exec!.argv[0]}`, pipeline),
+        sensorLimit: context.sensorLimit,
       });
     case "stdin":
-      return new StdinSource({ room: () => pipeline.room, rejections: rejectionsOf("stdin", pipeline) });
+      return new StdinSource({
+        room: () => pipeline.room,
+        rejections: rejectionsOf("stdin", pipeline),
+        sensorLimit: context.sensorLimit,
+      });
     case "http":
       if (!context.http) throw new ConfigError(["--source http: needs the HTTP listener; add --listen HOST:PORT"]);
       return new HttpIngestSource({
@@ -65,6 +76,7 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
         pipeline,
         rejections: rejectionsOf("http", pipeline),
         maxBodyBytes: config.httpMaxBodyBytes,
+        sensorLimit: context.sensorLimit,
       });
   }
 }

@@ -12,7 +12,7 @@
 import type { Emit } from "../pipeline.ts";
 import type { Reading } from "../store.ts";
 import { LineSplitter } from "./_lines.ts";
-import { LIMITS, type LineFormat, parseLine } from "./_reading_parser.ts";
+import { LIMITS, type LineFormat, parseLine, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
 import { logger } from "../log.ts";
@@ -27,6 +27,8 @@ export interface StdinOptions {
   /** `ndjson` (default) or `auto` (`name value [unit]` lines too). */
   format?: LineFormat;
   maxLineBytes?: number;
+  /** The `--max-sensors` limit shared by the push sources; none when absent. */
+  sensorLimit?: SensorLimit;
   /** Wall clock in unix ms, fills a missing `ts`; injectable for tests. */
   now?: () => number;
 }
@@ -54,7 +56,8 @@ export class StdinSource implements Source {
     this.#splitter = new LineSplitter(
       options.maxLineBytes ?? LIMITS.lineBytesMax,
       (line, lineNo) => {
-        const r = parseLine(line, format, this.#now());
+        const parsed = parseLine(line, format, this.#now());
+        const r = options.sensorLimit?.admit(parsed) ?? parsed;
         if (r.ok) this.#batch.push(r.reading);
         else options.rejections.reject(r.reason, r.message, `line ${lineNo}`);
       },

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, readingRows, spawnLogger, tempDir, walSize } from "../_helpers.ts";
+import { countReadings, integrityCheck, listenPort, readingRows, spawnLogger, tempDir, walSize } from "../_helpers.ts";
 
 Deno.test("readings piped into stdin are all stored and end of input stops the logger with exit 0", async () => {
   await using dir = await tempDir();
@@ -86,4 +86,43 @@ Deno.test("SIGTERM while stdin is still open stops gracefully and stores what wa
     } catch { /* exited */ }
     await p.exited();
   }
+});
+
+Deno.test("--max-sensors: readings naming a sensor beyond the limit are rejected and counted, across restarts and over HTTP", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const ts = Date.now() - 60_000;
+  // First run, over stdin: five names, a limit of three; the first three names seen are kept.
+  const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ sensor: `s${i % 5}`, value: i, ts: ts + i }));
+  const first = spawnLogger(["--db", db, "--source", "stdin", "--max-sensors", "3"], { stdin: "piped" });
+  const writer = first.child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+  await writer.close();
+  assert.equal((await first.exited()).code, 0, first.stderrLines.join("\n"));
+  const final = first.finalRecord()!;
+  assert.equal(final.stored, 30);
+  assert.deepEqual(final.rejected_by_reason, { too_many_sensors: 20 });
+  assert.deepEqual([...new Set(readingRows(db).map((r) => r.sensor))].sort(), ["s0", "s1", "s2"]);
+
+  // Second run, over HTTP: the three sensors in the database count against the limit.
+  const second = spawnLogger(["--db", db, "--source", "http", "--listen", "127.0.0.1:0", "--max-sensors", "3"]);
+  try {
+    const url = `http://127.0.0.1:${await listenPort(second)}/api/v1/readings?sync=1`;
+    const res = await fetch(url, {
+      method: "POST",
+      body: `{"sensor":"s1","value":1}\n{"sensor":"new","value":2}\n{"sensor":"s2","value":3}\n`,
+    });
+    assert.equal(res.status, 400);
+    const body = await res.json();
+    assert.equal(body.accepted, 2);
+    assert.deepEqual(body.errors.map((e: { line: number; reason: string }) => [e.line, e.reason]), [[
+      2,
+      "too_many_sensors",
+    ]]);
+  } finally {
+    second.kill("SIGTERM");
+    assert.equal((await second.exited()).code, 0);
+  }
+  assert.equal(countReadings(db), 32);
+  assert.equal(integrityCheck(db), "ok");
 });

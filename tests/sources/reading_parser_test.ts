@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LIMITS, parseJsonLine, parseLine, parseTextLine } from "../../lib/sources/_reading_parser.ts";
+import { LIMITS, parseJsonLine, parseLine, parseTextLine, SensorLimit } from "../../lib/sources/_reading_parser.ts";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -81,4 +81,20 @@ Deno.test("auto format reads lines starting with { as JSON and others as text", 
   assert.equal(parseLine("a 1", "auto", NOW).ok, true);
   const r = parseLine("a 1", "ndjson", NOW);
   assert.ok(!r.ok && r.reason === "invalid_json");
+});
+
+Deno.test("the sensor limit admits known names always and new names only up to the limit", () => {
+  const ok = (sensor: string) => ({ ok: true as const, reading: { sensor, ts: 1_700_000_000_000, value: 1 } });
+  const limit = new SensorLimit(3, ["old"]);
+  assert.equal(limit.admit(ok("a")).ok, true);
+  assert.equal(limit.admit(ok("b")).ok, true);
+  const refused = limit.admit(ok("c"));
+  assert.equal(refused.ok, false);
+  assert.equal(!refused.ok && refused.reason, "too_many_sensors");
+  assert.match(!refused.ok ? refused.message : "", /sensor "c" would be sensor 4; the limit is 3 \(--max-sensors\)/);
+  assert.equal(limit.admit(ok("old")).ok, true, "a name from the database passes");
+  assert.equal(limit.admit(ok("a")).ok, true, "a name admitted before passes");
+  const bad = { ok: false as const, reason: "wrong_type" as const, message: "x" };
+  assert.equal(limit.admit(bad), bad, "other rejections pass through unchanged");
+  assert.equal(limit.size, 3);
 });
