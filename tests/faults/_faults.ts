@@ -138,7 +138,12 @@ export async function assertGraceful(
   if (final.taken === 0 && !exists(dbPath)) return final; // stopped before the database was created
   assert.equal(countReadings(dbPath), rowsBefore + final.stored, "rows on disk equal what the logger stored");
   assert.equal(integrityCheck(dbPath), "ok");
-  assert.equal(walSize(dbPath), 0, "the WAL was checkpointed and truncated");
+  assert.equal(
+    walSize(dbPath),
+    0,
+    `the WAL was checkpointed and truncated; final checkpoint ${JSON.stringify(final.checkpoint)}, ` +
+      `shutdown ${final.shutdown_ms} ms; stderr:\n${stderrTail(p)}`,
+  );
   await using copy = await tempDir("edgelog-fault-copy-");
   const alone = join(copy.path, "alone.db");
   await Deno.copyFile(dbPath, alone);
