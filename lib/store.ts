@@ -228,13 +228,25 @@ export class Store {
    */
   static open(path: string, options: StoreOptions): Store {
     const abs = resolve(path);
-    const inspected = inspectFile(abs);
-    const existed = inspected !== "absent";
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    let inspected: Inspection | "mid-transaction";
+    try {
+      inspected = inspectFile(abs);
+    } catch (e) {
+      // A header that is not (yet) right beside a rollback journal: a process was killed
+      // mid-transaction before WAL mode took effect. Decided after the rollback, under the lock.
+      if (!(e instanceof DatabaseError) || !hasRollbackJournal(abs)) throw e;
+      inspected = "mid-transaction";
+    }
     ensureDirectory(dirname(abs));
     const lock = WriterLock.acquire(abs);
     let db: DatabaseSync | undefined;
     try {
-      if (existed) vetExistingFile(abs, inspected, options.busyTimeoutMs ?? 5000);
+      if (inspected === "mid-transaction") {
+        rollBackHotJournal(abs, busyTimeoutMs);
+        inspected = inspectFile(abs);
+      }
+      if (inspected !== "absent") vetExistingFile(abs, inspected, busyTimeoutMs);
       else createPrivateFile(abs);
       db = openConnection(abs, options.busyTimeoutMs ?? 5000);
       configure(db, abs, options.durability);
@@ -707,12 +719,47 @@ function openConnection(path: string, busyTimeoutMs: number): DatabaseSync {
  * (another application's database, a truncated one).
  */
 function vetExistingFile(path: string, inspected: Inspection, busyTimeoutMs: number): void {
-  const reader = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
+  const vet = () => {
+    const reader = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
+    try {
+      if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(reader, path);
+      checkIsEdgelogDatabase(reader, path);
+    } finally {
+      reader.close();
+    }
+  };
   try {
-    if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(reader, path);
-    checkIsEdgelogDatabase(reader, path);
+    vet();
+  } catch (e) {
+    if ((e as { errcode?: unknown })?.errcode !== SQLITE_READONLY_ROLLBACK) throw e;
+    // A hot rollback journal beside the file: a process was killed mid-transaction before WAL
+    // mode took effect (edgelog itself, SIGKILLed while creating the database). Only a read-write
+    // connection may roll it back; SQLite does exactly that on any open, restoring the last
+    // committed state, so do it and vet again.
+    rollBackHotJournal(path, busyTimeoutMs);
+    vet();
+  }
+}
+
+/** `SQLITE_READONLY_ROLLBACK`: a read-only connection found a hot journal it may not roll back. */
+const SQLITE_READONLY_ROLLBACK = 776;
+
+/** True when a non-empty `-journal` lies beside `path` (it may be hot: SQLite decides). */
+function hasRollbackJournal(path: string): boolean {
+  try {
+    return Deno.statSync(`${path}-journal`).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens `path` read-write and reads it once: SQLite rolls back a hot journal on the first read. */
+function rollBackHotJournal(path: string, busyTimeoutMs: number): void {
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+  try {
+    db.prepare("PRAGMA user_version").get();
   } finally {
-    reader.close();
+    db.close();
   }
 }
 

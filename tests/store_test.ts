@@ -209,3 +209,32 @@ Deno.test("appendBatch stores any slice exactly, in order, whatever mix of state
   assert.deepEqual(rows.map((r) => [r.name, r.ts, r.value]), all.slice(0, at).map((r) => [r.sensor, r.ts, r.value]));
   assert.equal(integrityCheck(path), "ok");
 });
+
+Deno.test("a hot rollback journal left by a kill during creation is rolled back, not refused", async () => {
+  await using dir = await tempDir();
+  // A process killed mid-transaction in rollback-journal mode (edgelog is, for a moment, while it
+  // creates a database and switches it to WAL): the file holds uncommitted pages, the journal the
+  // committed state. Without the rollback the header looks wrong, or a read-only connection
+  // fails with SQLITE_READONLY_ROLLBACK ("attempt to write a readonly database").
+  const script = `import sqlite3, os, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "committed-header": c.execute("PRAGMA application_id = ${APPLICATION_ID}")
+c.execute("PRAGMA cache_size=1")
+c.execute("BEGIN")
+c.execute("CREATE TABLE t(a)")
+for i in range(500): c.execute("INSERT INTO t VALUES (randomblob(1000))")
+os._exit(0)`;
+  for (const state of ["empty", "committed-header"]) {
+    const path = join(dir.path, `${state}.db`);
+    const made = new Deno.Command("python3", { args: ["-c", script, path, state] }).outputSync();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    assert.ok(Deno.statSync(`${path}-journal`).size > 0, "a hot journal is left");
+    const store = Store.open(path, { durability: "full" });
+    store.append([{ sensor: "t", ts: 1_700_000_000_000, value: 1 }]);
+    store.close();
+    assert.equal(countReadings(path), 1, state);
+    assert.equal(integrityCheck(path), "ok");
+    const t = withDb(path, (db) => db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE name = 't'").get());
+    assert.deepEqual({ ...t as object }, { n: 0 }, "the uncommitted table was rolled back");
+  }
+});
