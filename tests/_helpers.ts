@@ -443,11 +443,19 @@ export function peakRssKiB(pid: number): number | undefined {
  * SIGTERM), so until its command line differs from ours it does not count.
  */
 export function catchesSignal(pid: number, sig: number): boolean {
-  try {
+  const caught = () => {
     if (Deno.readTextFileSync(`/proc/${pid}/cmdline`) === Deno.readTextFileSync("/proc/self/cmdline")) return false;
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
     return m !== null && ((BigInt("0x" + m[1]) >> BigInt(sig - 1)) & 1n) === 1n;
+  };
+  try {
+    if (!caught()) return false;
+    // Inside exec the kernel installs the new program (new cmdline) a moment before it resets the
+    // parent's handlers: a signal sent then kills the child by default (seen once as exit 130).
+    // The program's own handler stays; the inherited one is gone 5 ms later.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    return caught();
   } catch {
     return false;
   }
