@@ -87,8 +87,9 @@ export class ReadingBatch {
     return this.capacity - this.length;
   }
 
-  /** Appends `readings[from..to)`; the caller checks {@link room} first. */
+  /** Appends `readings[from..to)`; throws a RangeError, taking none, if they do not fit. */
   push(readings: readonly Reading[], from: number, to: number): void {
+    if (to - from > this.room) throw new RangeError(`${to - from} readings do not fit in ${this.room} free places`);
     const { sensor, ts, value, sensors } = this;
     let n = this.length;
     for (let i = from; i < to; i++) {

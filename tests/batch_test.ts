@@ -18,6 +18,7 @@ Deno.test("a batch keeps readings as columns and gives them back unchanged", () 
   assert.deepEqual([0, 1].map((i) => b.at(i).ts), [1_700_000_000_002, 1_700_000_000_003]);
   b.shift(5);
   assert.equal(b.length, 0);
+  assert.throws(() => new ReadingBatch(2).push(rs, 0, 3), RangeError, "a typed array would drop the third silently");
 });
 
 Deno.test("the sensor table fills a missing unit from a later reading, and never changes a given one", () => {
