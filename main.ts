@@ -4,11 +4,12 @@
  * @module
  */
 
-import { ConfigError, helpText, parseInvocation } from "./lib/config.ts";
-import { DatabaseError, ExitCode, LockedError } from "./lib/errors.ts";
-import { ListenError, runLogger, StopSignal } from "./lib/lifecycle.ts";
-import { flushLogs, isLoggingConfigured, logger, setupLogging } from "./lib/log.ts";
 import { COMMANDS, findCommand } from "./lib/commands/mod.ts";
+import { helpText, parseInvocation } from "./lib/config.ts";
+import { ConfigError, DatabaseError, ExitCode, ListenError, LockedError } from "./lib/errors.ts";
+import { runLogger } from "./lib/lifecycle.ts";
+import { flushLogs, isLoggingConfigured, logger, setupLogging } from "./lib/log.ts";
+import { StopSignal } from "./lib/stop_signal.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The version printed by `--version` and logged at start. */

@@ -15,9 +15,10 @@
  */
 
 import { join } from "node:path";
-import { Store } from "../lib/store.ts";
-import { cursorOf, maxReadingId, spawnLogger, tempDir, waitFor } from "../tests/_helpers.ts";
-import { Mosquitto, VictoriaMetrics } from "../tests/_upstreams.ts";
+import { Store } from "../lib/store/mod.ts";
+import { cursorOf, maxReadingId, tempDir } from "../tests/_helpers/database.ts";
+import { spawnLogger, waitFor } from "../tests/_helpers/process.ts";
+import { Mosquitto, VictoriaMetrics } from "../tests/_helpers/upstreams.ts";
 
 const [n = 500_000, rate = 5000, outageS = 60] = Deno.args.map(Number);
 

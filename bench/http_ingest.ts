@@ -11,7 +11,9 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { countReadings, listenPort, spawnLogger, tempDir } from "../tests/_helpers.ts";
+import { countReadings, tempDir } from "../tests/_helpers/database.ts";
+import { listenPort } from "../tests/_helpers/network.ts";
+import { spawnLogger } from "../tests/_helpers/process.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -12,7 +12,9 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { listenerUrl, spawnLogger, tempDir, withDb } from "../tests/_helpers.ts";
+import { tempDir, withDb } from "../tests/_helpers/database.ts";
+import { listenerUrl } from "../tests/_helpers/network.ts";
+import { spawnLogger } from "../tests/_helpers/process.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

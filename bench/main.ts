@@ -11,9 +11,9 @@
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { ReadingBatch } from "../lib/batch.ts";
-import { Store } from "../lib/store.ts";
-import { hasCommand, spawnLogger, waitFor } from "../tests/_helpers.ts";
+import { ReadingBatch } from "../lib/reading.ts";
+import { Store } from "../lib/store/mod.ts";
+import { hasCommand, spawnLogger, waitFor } from "../tests/_helpers/process.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -84,7 +84,7 @@ const SCHEMA = `
   INSERT INTO sensors(name, unit) VALUES ('temperature-1','°C'), ('humidity-1','%'), ('pressure-1','hPa');`;
 
 function pragmas(sync: "FULL" | "NORMAL") {
-  // The connection settings edgelog's writer uses (foreign keys not enforced, see lib/store.ts).
+  // The connection settings edgelog's writer uses (foreign keys not enforced, see lib/store/schema.ts).
   return `PRAGMA journal_mode=WAL; PRAGMA synchronous=${sync}; PRAGMA foreign_keys=OFF;`;
 }
 

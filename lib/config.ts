@@ -6,54 +6,25 @@
  * file. Precedence: defaults < file < environment < flags. Every invalid field is reported at
  * once, each naming where it came from.
  *
+ * Longer than 400 lines because the settings table is one list, read top to bottom, that the
+ * parser, the environment names and `--help` are all generated from.
+ *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { parseForwardTarget } from "./forward/target.ts";
-
-/** How hard a commit is pushed to stable storage: `full` survives power loss. */
-export type Durability = "full" | "normal";
-/** `auto` picks `pretty` on a terminal and `json` otherwise. */
-export type LogFormat = "auto" | "pretty" | "json";
-/** Log levels accepted by `--log-level`. */
-export type LogLevelName = "debug" | "info" | "warning" | "error";
-
-/** Kinds of input `--source` accepts. */
-export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http"] as const;
-/** One kind of input. */
-export type SourceKind = typeof SOURCE_KINDS[number];
-
-/** One `--source KIND[:OPTIONS]`: the kind and its options text (meaning depends on the kind). */
-export interface SourceSpec {
-  kind: SourceKind;
-  /** Everything after the first `:`, or "" (e.g. the command line of `exec`). */
-  options: string;
-  /** For `exec`: the parsed command and its settings. */
-  exec?: ExecSpec;
-}
+import { ConfigError, InvalidValue } from "./errors.ts";
+import { parseForwardTarget } from "./forward/mod.ts";
+import type { LogFormat, LogLevelName } from "./log.ts";
+import { DEFAULT_SOURCES, parseSourceList, type SourceSettings, type SourceSpec } from "./sources/mod.ts";
+import { DEFAULT_DB_PATH, type Durability } from "./store/mod.ts";
+import { type DurationUnit, parseDurationMs, parseSizeBytes } from "./units.ts";
 
 /**
- * How an `exec` source runs its command: `exec:[mode=interval|stream] [timeout=10s]
- * [format=auto|ndjson|text] [interval=5s] [max-output=1048576] COMMAND ARGS…`.
+ * Settings of the `run` subcommand (the logger itself). The inputs' settings (`sources`,
+ * `simRate`, `intervalMs`, `sysfsRoot`, …) are declared by the sources, in {@link SourceSettings}.
  */
-export interface ExecSpec {
-  /** The program and its arguments (split like a shell would, without running one). */
-  argv: string[];
-  /** `interval`: run once per interval; `stream`: keep one long-running command. */
-  mode: "interval" | "stream";
-  /** interval: longest run; stream: longest silence. 0 = none. ms. */
-  timeoutMs: number;
-  /** How stdout lines are read; `auto` takes lines starting with `{` as JSON. */
-  format: "auto" | "ndjson" | "text";
-  /** Overrides `--interval` for this command, ms. */
-  intervalMs?: number;
-  /** interval mode: stdout bytes one run may print at most before it is killed. */
-  maxOutputBytes: number;
-}
-
-/** Settings of the `run` subcommand (the logger itself). */
-export interface RunConfig {
+export interface RunConfig extends SourceSettings {
   db: string;
   durability: Durability;
   commitIntervalMs: number;
@@ -61,18 +32,6 @@ export interface RunConfig {
   bufferSize: number;
   checkpointIntervalMs: number;
   shutdownTimeoutMs: number;
-  simRate: number;
-  simSensors: number;
-  /** The inputs; `[{ kind: "simulated" }]` when none is configured. */
-  sources: SourceSpec[];
-  /** Period of polled sources (sysfs, exec), ms. */
-  intervalMs: number;
-  /** Root of the sysfs tree read by the `sysfs` source (`/sys`; tests point it at a fake tree). */
-  sysfsRoot: string;
-  /** Largest HTTP ingest body accepted, bytes (413 beyond). */
-  httpMaxBodyBytes: number;
-  /** Most distinct sensors the push sources (stdin, exec, http) may create. */
-  maxSensors: number;
   statsIntervalMs: number;
   logFormat: LogFormat;
   logLevel: LogLevelName;
@@ -92,21 +51,7 @@ export interface RunConfig {
   downsampleBucketMs: number;
 }
 
-/** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
-export class ConfigError extends Error {
-  /** One human-readable line per invalid field. */
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(problems.join("\n"));
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}
-
 type Parser<T> = (raw: unknown) => T;
-
-/** Thrown by a parser with the reason only; the caller adds where the value came from. */
-class InvalidValue extends Error {}
 
 interface Field<K extends keyof RunConfig = keyof RunConfig> {
   key: K;
@@ -145,31 +90,7 @@ function integer(min: number, max: number): Parser<number> {
   };
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Parses a duration into milliseconds: a bare number is in `defaultUnit`, or a number with a
- * unit (`250ms`, `1.5s`, `2m`, `1h`, `30d`).
- *
- * @example
- * ```ts
- * parseDurationMs("1.5s", "ms"); // 1500
- * parseDurationMs(60, "s"); // 60000
- * ```
- */
-export function parseDurationMs(raw: unknown, defaultUnit: keyof typeof UNIT_MS): number {
-  const m = typeof raw === "number"
-    ? [String(raw), String(raw), defaultUnit]
-    : typeof raw === "string"
-    ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(raw)
-    : null;
-  if (!m) throw new InvalidValue(`expected a duration like 250ms, 5s, 1m, got ${JSON.stringify(raw)}`);
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? defaultUnit];
-  if (!Number.isFinite(ms) || ms < 0) throw new InvalidValue(`expected a duration, got ${JSON.stringify(raw)}`);
-  return Math.round(ms);
-}
-
-function duration(defaultUnit: keyof typeof UNIT_MS, minMs: number, maxMs: number): Parser<number> {
+function duration(defaultUnit: DurationUnit, minMs: number, maxMs: number): Parser<number> {
   return (raw) => {
     const ms = parseDurationMs(raw, defaultUnit);
     if (ms < minMs || ms > maxMs) {
@@ -216,30 +137,6 @@ function forwardList(raw: unknown): string[] {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
-
-/**
- * Parses a size into bytes: a bare number is bytes, or a number with `KB`, `MB`, `GB`, `TB`
- * (powers of 1024, as `du -h` counts; `KiB`, `MiB`, ... are accepted too).
- *
- * @example
- * ```ts
- * parseSizeBytes("500MB"); // 524288000
- * ```
- */
-export function parseSizeBytes(raw: unknown): number {
-  const m = typeof raw === "number"
-    ? [String(raw), String(raw), "b"]
-    : typeof raw === "string"
-    ? /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$/i.exec(raw)
-    : null;
-  if (!m) throw new InvalidValue(`expected a size like 500MB or 2GB, got ${JSON.stringify(raw)}`);
-  const unit = (m[2] ?? "b").toLowerCase().replace("i", "");
-  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[unit.endsWith("b") ? unit : unit + "b"]);
-  if (!Number.isSafeInteger(bytes)) throw new InvalidValue(`expected a size, got ${JSON.stringify(raw)}`);
-  return bytes;
-}
-
 function size(minBytes: number): Parser<number> {
   return (raw) => {
     const bytes = parseSizeBytes(raw);
@@ -248,110 +145,8 @@ function size(minBytes: number): Parser<number> {
   };
 }
 
-/**
- * Parses one `KIND[:OPTIONS]` into a {@link SourceSpec}.
- *
- * @example
- * ```ts
- * parseSourceSpec("exec:./read-sensors --json"); // { kind: "exec", options: "./read-sensors --json" }
- * ```
- */
-export function parseSourceSpec(raw: string): SourceSpec {
-  const colon = raw.indexOf(":");
-  const kind = (colon < 0 ? raw : raw.slice(0, colon)).trim().toLowerCase();
-  const options = colon < 0 ? "" : raw.slice(colon + 1).trim();
-  if (!(SOURCE_KINDS as readonly string[]).includes(kind)) {
-    throw new InvalidValue(`unknown source kind ${JSON.stringify(kind)}; expected one of ${SOURCE_KINDS.join(", ")}`);
-  }
-  if (kind === "exec" && options === "") {
-    throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
-  }
-  if (kind !== "exec" && options !== "") {
-    throw new InvalidValue(`source ${kind} takes no options, got ${JSON.stringify(options)}`);
-  }
-  if (kind === "exec") return { kind, options, exec: parseExecSpec(options) };
-  return { kind: kind as SourceKind, options };
-}
-
-/**
- * Splits a command line into words like a POSIX shell would for plain words, '…' and "…"
- * quotes and backslash escapes; no variables, globs or operators (no shell is run).
- */
-export function splitCommandLine(line: string): string[] {
-  const words: string[] = [];
-  let word = "";
-  let inWord = false;
-  let quote: "'" | '"' | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else word += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) word += line[++i];
-      else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (c === " " || c === "\t" || c === "\n") {
-      if (inWord) words.push(word);
-      word = "";
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new InvalidValue(`unterminated ${quote} quote in ${JSON.stringify(line)}`);
-  if (inWord) words.push(word);
-  return words;
-}
-
-const EXEC_SETTING = /^(mode|timeout|format|interval|max-output)=(.*)$/;
-
-function parseExecSpec(options: string): ExecSpec {
-  const words = splitCommandLine(options);
-  const spec: ExecSpec = { argv: [], mode: "interval", timeoutMs: -1, format: "auto", maxOutputBytes: 1024 * 1024 };
-  let i = 0;
-  for (; i < words.length; i++) {
-    const m = EXEC_SETTING.exec(words[i]);
-    if (!m) break;
-    const [, key, value] = m;
-    if (key === "mode") spec.mode = oneOf("interval", "stream")(value);
-    else if (key === "format") spec.format = oneOf("auto", "ndjson", "text")(value);
-    else if (key === "timeout") spec.timeoutMs = duration("ms", 0, 24 * HOUR_MS)(value);
-    else if (key === "interval") spec.intervalMs = duration("ms", 10, 24 * HOUR_MS)(value);
-    else spec.maxOutputBytes = integer(1, 1024 * 1024 * 1024)(value);
-  }
-  spec.argv = words.slice(i);
-  if (spec.argv.length === 0) throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
-  if (spec.timeoutMs < 0) spec.timeoutMs = spec.mode === "interval" ? 10_000 : 0;
-  return spec;
-}
-
 function sourceList(raw: unknown): SourceSpec[] {
-  const items = raw as string[];
-  const specs: SourceSpec[] = [];
-  const problems: string[] = [];
-  for (const item of items) {
-    try {
-      specs.push(parseSourceSpec(item));
-    } catch (e) {
-      if (!(e instanceof InvalidValue)) throw e;
-      problems.push(items.length > 1 ? `${JSON.stringify(item)}: ${e.message}` : e.message);
-    }
-  }
-  if (problems.length > 0) throw new InvalidValue(problems.join("; "));
-  for (const unique of ["stdin", "http", "simulated", "sysfs"]) {
-    if (specs.filter((s) => s.kind === unique).length > 1) {
-      throw new InvalidValue(`source ${unique} may be given only once`);
-    }
-  }
-  return specs.length > 0 ? specs : [{ kind: "simulated", options: "" }];
+  return parseSourceList(raw as string[]);
 }
 
 /** The settings of `run`, in the order `--help` lists them. */
@@ -502,7 +297,7 @@ const RUN_FIELDS: readonly Field[] = [
 
 /** The defaults every layer starts from. */
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
-  db: "./data/edgelog.db",
+  db: DEFAULT_DB_PATH,
   durability: "full",
   commitIntervalMs: 250,
   batchSize: 5000,
@@ -511,7 +306,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   shutdownTimeoutMs: 8_000,
   simRate: 10,
   simSensors: 3,
-  sources: [{ kind: "simulated" as const, options: "" }],
+  sources: DEFAULT_SOURCES,
   intervalMs: 5_000,
   sysfsRoot: "/sys",
   httpMaxBodyBytes: 8 * 1024 * 1024,

@@ -1,9 +1,31 @@
 /**
  * Errors with meaning: each maps to one exit code in `main.ts`, and each message says what
- * happened, names the file, and says what to do.
+ * happened, names the file or the setting, and says what to do.
  *
  * @module
  */
+
+/** Raised for invalid usage or configuration; `main.ts` maps it to exit code 2. */
+export class ConfigError extends Error {
+  /** One human-readable line per invalid field. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * A value that does not parse, with the reason only: the caller knows where the value came from
+ * (a flag, the environment, a config file key) and turns it into a {@link ConfigError} line.
+ */
+export class InvalidValue extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidValue";
+  }
+}
 
 /** Another edgelog already writes to this database (exit code 3). */
 export class LockedError extends Error {
@@ -22,6 +44,14 @@ export class DatabaseError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "DatabaseError";
+  }
+}
+
+/** The HTTP listener could not bind (address in use, no permission); exit code 1. */
+export class ListenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ListenError";
   }
 }
 

@@ -18,7 +18,11 @@ import {
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
-import type { LogFormat, LogLevelName } from "./config.ts";
+
+/** `auto` picks `pretty` on a terminal and `json` otherwise. */
+export type LogFormat = "auto" | "pretty" | "json";
+/** Log levels accepted by `--log-level`. */
+export type LogLevelName = "debug" | "info" | "warning" | "error";
 
 /** Options of {@link setupLogging}. */
 export interface LogOptions {

@@ -9,10 +9,9 @@
  * @module
  */
 
-import { ReadingBatch } from "./batch.ts";
+import { type Reading, ReadingBatch } from "./reading.ts";
 import { Histogram } from "./histogram.ts";
-import type { Reading, Store } from "./store.ts";
-import { isTransientWriteError } from "./store.ts";
+import { isTransientWriteError, type Store } from "./store/mod.ts";
 
 /** The part of {@link Store} the pipeline needs: commit `batch[from..to)` in one transaction. */
 export type BatchWriter = Pick<Store, "appendBatch">;
@@ -171,9 +170,8 @@ export class Pipeline {
   #commitSoon(): void {
     if (this.#soon !== undefined || this.#timer === undefined || this.counters.commitErrorsInRow > 0) return;
     // setTimeout(0), not setImmediate: the 1-2 ms wait of a timeout is when the event loop polls
-    // I/O. With setImmediate the loop never parked at the writer's limit, so signals and HTTP
-    // requests waited: SIGTERM was noticed 250-280 ms late (30-67 ms with setTimeout), for a
-    // throughput gain of ~6 % (idle time in a CPU profile).
+    // I/O. With setImmediate the loop never parks at the writer's limit, so signals and HTTP
+    // requests wait far longer for a small throughput gain (figures in docs/BENCHMARKS.md).
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
       this.flush();

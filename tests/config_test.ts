@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  ConfigError,
-  DEFAULT_RUN_CONFIG,
-  envName,
-  type Invocation,
-  parseDurationMs,
-  parseInvocation,
-} from "../lib/config.ts";
+import { DEFAULT_RUN_CONFIG, envName, type Invocation, parseInvocation } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
 
 function parse(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): Invocation {
   return parseInvocation({
@@ -91,9 +85,6 @@ Deno.test("durations accept bare numbers in the field's unit and explicit units"
   assert.equal(runConfig(["--checkpoint-interval", "30"]).checkpointIntervalMs, 30_000);
   assert.equal(runConfig(["--checkpoint-interval", "2m"]).checkpointIntervalMs, 120_000);
   assert.equal(runConfig(["--shutdown-timeout", "500ms"]).shutdownTimeoutMs, 500);
-  assert.equal(parseDurationMs("30d", "s"), 30 * 86_400_000);
-  assert.throws(() => parseDurationMs("-1s", "s"));
-  assert.throws(() => parseDurationMs("1 fortnight", "s"));
 });
 
 Deno.test("JSON config values may be numbers or strings", () => {
@@ -113,4 +104,38 @@ Deno.test("help and version are recognised as flags and as commands", () => {
 Deno.test("environment names are EDGELOG_ plus the flag in upper snake case", () => {
   assert.equal(envName("commit-interval"), "EDGELOG_COMMIT_INTERVAL");
   assert.equal(runConfig([], { EDGELOG_LOG_FORMAT: "JSON" }).logFormat, "json");
+});
+
+const parseRetention = (args: string[], env: Record<string, string> = {}) =>
+  parseInvocation({ args, env: (n) => env[n], readTextFile: () => "{}" });
+
+Deno.test("retention settings come from flags and EDGELOG_* variables, off by default", () => {
+  const off = parseRetention([]);
+  assert.ok(off.command === "run");
+  assert.equal(off.config.retentionMs, undefined);
+  assert.equal(off.config.maxDbSizeBytes, undefined);
+  assert.equal(off.config.downsampleAfterMs, undefined);
+  assert.equal(off.config.downsampleBucketMs, 60_000);
+  const on = parseRetention(["--retention", "30d", "--downsample-after", "7d", "--downsample-bucket", "5m"], {
+    EDGELOG_MAX_DB_SIZE: "500MB",
+  });
+  assert.ok(on.command === "run");
+  assert.equal(on.config.retentionMs, 30 * 86_400_000);
+  assert.equal(on.config.maxDbSizeBytes, 500 * 1024 * 1024);
+  assert.equal(on.config.downsampleAfterMs, 7 * 86_400_000);
+  assert.equal(on.config.downsampleBucketMs, 300_000);
+});
+
+Deno.test("bad retention settings are all reported at once, each naming its source", () => {
+  assert.throws(
+    () => parseRetention(["--retention", "soon", "--max-db-size", "12"], { EDGELOG_DOWNSAMPLE_BUCKET: "0s" }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.problems.length, 3);
+      assert.match(e.problems.join("\n"), /EDGELOG_DOWNSAMPLE_BUCKET/);
+      assert.match(e.problems.join("\n"), /--retention: expected a duration/);
+      assert.match(e.problems.join("\n"), /--max-db-size: must be at least 1048576 bytes/);
+      return true;
+    },
+  );
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import type { ReadingBatch } from "../lib/batch.ts";
+import type { Reading, ReadingBatch } from "../lib/reading.ts";
+import { join } from "node:path";
 import { type BatchWriter, Pipeline } from "../lib/pipeline.ts";
-import type { Reading } from "../lib/store.ts";
+import { Store } from "../lib/store/mod.ts";
+import { tempDir } from "./_helpers/database.ts";
 
 /** A writer that records committed groups and can be told to fail. */
 class FakeWriter implements BatchWriter {
@@ -179,5 +181,32 @@ Deno.test("while commits fail, a full batch does not trigger immediate retries: 
     assert.equal(w.stored.length, 210);
   } finally {
     p.close();
+  }
+});
+
+const NOW = 1_800_000_000_000;
+
+Deno.test("the pipeline records commit latency, batch sizes, per-source counts and idle flushes", async () => {
+  await using dir = await tempDir();
+  const store = Store.open(join(dir.path, "e.db"), { durability: "normal" });
+  try {
+    const pipeline = new Pipeline(store, { commitIntervalMs: 1000, batchSize: 100, bufferSize: 250 });
+    const emit = pipeline.emitFor("sim");
+    const readings = Array.from({ length: 300 }, (_, i) => ({ sensor: "s", ts: NOW + i, value: i }));
+    assert.equal(emit(readings), 250);
+    pipeline.countRejected("sim", "not a number", 2);
+    assert.equal(pipeline.flush(), true);
+    assert.equal(pipeline.commitSeconds.count, 3, "one latency observation per commit");
+    assert.deepEqual(pipeline.batchSizes.cumulative().slice(0, 4), [0, 0, 1, 3], "batches of 100, 100, 50");
+    const sim = pipeline.sources.get("sim")!;
+    assert.deepEqual([sim.taken, sim.dropped, sim.rejected.get("not a number")], [250, 50, 2]);
+    assert.equal(pipeline.counters.rejected, 2);
+    const before = pipeline.counters.lastFlushOkAt;
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(pipeline.flush(), true, "nothing pending");
+    assert.ok(pipeline.counters.lastFlushOkAt > before, "an idle flush still counts as a live writer");
+    pipeline.close();
+  } finally {
+    store.close();
   }
 });

@@ -1,18 +1,25 @@
 /**
- * Argument parsing shared by the read commands: `node:util` parseArgs with usage errors as
- * ConfigError (exit 2), `--help`, and the `--db` every read command takes.
+ * The one argument parser of the subcommands: `node:util` parseArgs with usage errors as
+ * ConfigError (exit 2), `--help`, and the `--db` every database command takes.
  *
  * @module
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { ConfigError } from "../config.ts";
-import { defaultDbPath } from "../read.ts";
+import { ConfigError } from "../errors.ts";
+import { DEFAULT_DB_PATH } from "../store/mod.ts";
 
-/** Options every read command accepts. */
+/** The database path commands use: `--db`, else `EDGELOG_DB`, else the logger's default. */
+export function defaultDbPath(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): string {
+  return env("EDGELOG_DB") ?? DEFAULT_DB_PATH;
+}
+
+const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const satisfies ParseArgsOptionsConfig;
+
+/** Options every database command accepts. */
 export const COMMON_OPTIONS = {
   db: { type: "string" },
-  help: { type: "boolean", short: "h" },
+  ...HELP_OPTION,
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Help lines for {@link COMMON_OPTIONS}. */
@@ -21,8 +28,9 @@ export const COMMON_HELP = `  --db FILE              database to read (default: 
   -h, --help             this text`;
 
 /**
- * Parses `args` strictly; unknown options and stray words raise ConfigError naming the command.
- * Returns undefined (after printing `usage`) when `--help` was given.
+ * Parses `args` of a database command strictly (with `--db`, defaulted, and `--help`); unknown
+ * options and stray words raise ConfigError naming the command. Returns undefined (after
+ * printing `usage`) when `--help` was given.
  */
 export function parseCommand<T extends ParseArgsOptionsConfig>(
   command: string,
@@ -32,7 +40,24 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
 ):
   | (ReturnType<typeof parseArgs<{ options: T & typeof COMMON_OPTIONS; strict: true }>>["values"] & { db: string })
   | undefined {
-  const all: ParseArgsOptionsConfig = { ...COMMON_OPTIONS, ...options };
+  const values = parseOptions(command, args, { ...COMMON_OPTIONS, ...options }, usage) as
+    | Record<string, unknown>
+    | undefined;
+  if (values === undefined) return undefined;
+  return { ...values, db: (values.db as string | undefined) ?? defaultDbPath() } as never;
+}
+
+/**
+ * Parses `args` strictly with `options` and `--help`; unknown options and stray words raise
+ * ConfigError naming the command. Returns undefined (after printing `usage`) on `--help`.
+ */
+export function parseOptions<T extends ParseArgsOptionsConfig>(
+  command: string,
+  args: readonly string[],
+  options: T,
+  usage: string,
+): ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; strict: true }>>["values"] | undefined {
+  const all: ParseArgsOptionsConfig = { ...HELP_OPTION, ...options };
   let parsed;
   try {
     parsed = parseArgs({
@@ -54,7 +79,7 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
     console.log(usage);
     return undefined;
   }
-  return { ...values, db: (values.db as string | undefined) ?? defaultDbPath() } as never;
+  return values as never;
 }
 
 /**

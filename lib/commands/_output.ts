@@ -6,7 +6,7 @@
  */
 
 import { dirname, resolve } from "node:path";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 
 const BUFFER_BYTES = 256 * 1024;
 

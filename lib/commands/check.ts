@@ -6,10 +6,9 @@
  */
 
 import { ExitCode } from "../errors.ts";
-import { fileSize, Reader, writerPid } from "../read.ts";
-import { SCHEMA_VERSION } from "../store.ts";
+import { Reader, SCHEMA_VERSION } from "../store/mod.ts";
 import { COMMON_HELP, parseCommand } from "./_args.ts";
-import type { Command } from "./mod.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog check [--full] [--json] [--db FILE]
 
@@ -23,18 +22,6 @@ ${COMMON_HELP}
 
 Exit codes: 0 healthy, 2 bad option, 4 missing, unreadable or damaged.`;
 
-/** Rows whose `sensor_id` names no sensor (`PRAGMA foreign_key_check`), as text; at most 100. */
-function foreignKeyProblems(reader: Reader): string[] {
-  const rows = reader.db.prepare("PRAGMA foreign_key_check").all() as {
-    table: string;
-    rowid: number;
-    parent: string;
-  }[];
-  const shown = rows.slice(0, 100).map((r) => `${r.table} row ${r.rowid} refers to a missing row of ${r.parent}`);
-  if (rows.length > 100) shown.push(`… and ${rows.length - 100} more rows with a missing ${rows[0].parent} row`);
-  return shown;
-}
-
 /** The `check` subcommand. */
 export const checkCommand: Command = {
   name: "check",
@@ -46,10 +33,7 @@ export const checkCommand: Command = {
     const pragma = values.full ? "integrity_check" : "quick_check";
     let problems: string[];
     try {
-      problems = (reader.db.prepare(`PRAGMA ${pragma}(100)`).all() as Record<string, string>[])
-        .map((r) => String(Object.values(r)[0]))
-        .filter((line) => line !== "ok");
-      problems.push(...foreignKeyProblems(reader));
+      problems = reader.problems(values.full ?? false);
     } catch (e) {
       problems = [(e as Error).message];
     }
@@ -61,8 +45,8 @@ export const checkCommand: Command = {
       schema_version: reader.schemaVersion,
       schema_current: reader.schemaVersion === SCHEMA_VERSION,
       journal_mode: String(reader.pragma("journal_mode")),
-      wal_bytes: fileSize(`${reader.path}-wal`),
-      writer_pid: writerPid(reader.path) ?? null,
+      wal_bytes: reader.fileSizes().wal,
+      writer_pid: reader.writerPid() ?? null,
     };
     if (values.json) {
       console.log(JSON.stringify(result));

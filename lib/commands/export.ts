@@ -5,12 +5,13 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import { csvField, type ExportFormat, lpKey, lpMeasurement } from "../formats.ts";
-import { parseTime, Reader, type SensorInfo } from "../read.ts";
+import { Reader, type SensorInfo } from "../store/mod.ts";
+import { parseTime } from "../units.ts";
 import { choiceOption, COMMON_HELP, integerOption, parseCommand } from "./_args.ts";
 import { Output } from "./_output.ts";
-import type { Command } from "./mod.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog export [--format csv|ndjson|line] [--out FILE] [--since TIME] [--until TIME]
                       [--after-id ID] [--no-header] [--measurement NAME] [--db FILE]

@@ -6,11 +6,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import { ExitCode } from "../errors.ts";
-import { isLoopback, parseListen } from "../http.ts";
-import type { Command } from "./mod.ts";
+import { urlForListen } from "../serve/mod.ts";
+import { parseOptions } from "./_args.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog health [--url URL] [--token TOKEN] [--timeout SECONDS]
 
@@ -21,41 +21,18 @@ Exits 0 when the logger's writer is healthy (GET /healthz answers 200), 1 otherw
   --timeout SECONDS  give up after this long (default 5)
 `;
 
-/** The base URL for a `--listen` value: wildcard addresses are reached on loopback. */
-export function urlForListen(listen: string): string {
-  const { hostname, port } = parseListen(listen);
-  let host = hostname;
-  if (host === "0.0.0.0") host = "127.0.0.1";
-  else if (host === "::") host = "::1";
-  else if (!isLoopback(host) && host.includes(":")) host = `[${host}]`;
-  if (host === "::1") host = "[::1]";
-  return `http://${host}:${port}`;
-}
-
 /** The `health` subcommand. */
 export const healthCommand: Command = {
   name: "health",
   summary: "exit 0 if the running logger's writer is healthy (for Docker HEALTHCHECK)",
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          url: { type: "string" },
-          token: { type: "string" },
-          timeout: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new ConfigError([`health: ${(e as Error).message}; see 'edgelog health --help'`]);
-    }
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.ok;
-    }
+    const values = parseOptions(
+      "health",
+      args,
+      { url: { type: "string" }, token: { type: "string" }, timeout: { type: "string" } },
+      USAGE,
+    );
+    if (!values) return ExitCode.ok;
     const listen = Deno.env.get("EDGELOG_LISTEN");
     const base = values.url ?? (listen ? urlForListen(listen) : undefined);
     if (base === undefined) {

@@ -4,13 +4,14 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import { csvRecord, jsonNumber } from "../formats.ts";
-import { type Bucket, parseBucketMs, parseTime, Reader, type ReadRange, type StoredReading } from "../read.ts";
+import { type Bucket, Reader, type ReadRange, type StoredReading } from "../store/mod.ts";
+import { parseBucketMs, parseTime } from "../units.ts";
 import { choiceOption, COMMON_HELP, integerOption, parseCommand } from "./_args.ts";
 import { Output } from "./_output.ts";
 import { isoTime } from "./_table.ts";
-import type { Command } from "./mod.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog query [--sensor NAME|GLOB]... [--since TIME] [--until TIME] [--every WIDTH]
                      [--format table|csv|ndjson|json] [--limit N] [--db FILE]

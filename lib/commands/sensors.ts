@@ -4,11 +4,11 @@
  * @module
  */
 
-import { Reader } from "../read.ts";
+import { Reader } from "../store/mod.ts";
 import { choiceOption, COMMON_HELP, parseCommand } from "./_args.ts";
 import { Output } from "./_output.ts";
 import { formatRows, isoTime } from "./_table.ts";
-import type { Command } from "./mod.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog sensors [--db FILE] [--format table|csv|ndjson|json]
 

@@ -4,11 +4,10 @@
  * @module
  */
 
-import { type ForwardLag, forwardLag } from "../forward/outbox.ts";
-import { fileSize, Reader, writerPid } from "../read.ts";
+import { type ForwardLag, Reader } from "../store/mod.ts";
 import { COMMON_HELP, parseCommand } from "./_args.ts";
 import { isoTime } from "./_table.ts";
-import type { Command } from "./mod.ts";
+import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog stats [--json] [--db FILE]
 
@@ -42,48 +41,31 @@ export interface DbStats {
 
 /** Collects {@link DbStats} with index lookups and one count (no table scan beyond the count). */
 export function collectStats(reader: Reader): DbStats {
-  const db = reader.db;
-  const readings = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
-  let first: number | null = null, last: number | null = null;
-  const span = db.prepare(
-    "SELECT (SELECT min(ts) FROM readings WHERE sensor_id = ?1) AS a, (SELECT max(ts) FROM readings WHERE sensor_id = ?1) AS b",
-  );
-  for (const s of reader.sensors()) {
-    const row = span.get(s.id) as { a: number | null; b: number | null };
-    if (row.a !== null && (first === null || row.a < first)) first = row.a;
-    if (row.b !== null && (last === null || row.b > last)) last = row.b;
-  }
-  let buckets = 0, covered = 0;
-  if (reader.schemaVersion >= 2) {
-    const row = db.prepare(
-      "SELECT count(*) AS n, coalesce(sum(count), 0) AS c, min(bucket_ts) AS a FROM readings_downsampled",
-    ).get() as { n: number; c: number; a: number | null };
-    buckets = Number(row.n);
-    covered = Number(row.c);
-    if (row.a !== null && (first === null || row.a < first)) first = row.a;
-  }
-  const pageSize = Number(reader.pragma("page_size"));
-  const pageCount = Number(reader.pragma("page_count"));
-  const free = Number(reader.pragma("freelist_count"));
-  const used = (pageCount - free) * pageSize;
+  const readings = reader.readingCount();
+  const span = reader.timeSpan();
+  const downsampled = reader.downsampledCount();
+  const usage = reader.usage();
+  const files = reader.fileSizes();
   return {
     db: reader.path,
     schema_version: reader.schemaVersion,
-    writer_pid: writerPid(reader.path) ?? null,
+    writer_pid: reader.writerPid() ?? null,
     sensors: reader.sensors().length,
     readings,
-    downsampled_buckets: buckets,
-    downsampled_readings: covered,
-    first_ts: first,
-    last_ts: last,
-    db_bytes: fileSize(reader.path),
-    wal_bytes: fileSize(`${reader.path}-wal`),
-    page_size: pageSize,
-    page_count: pageCount,
-    free_pages: free,
-    used_bytes: used,
-    bytes_per_reading: readings + buckets > 0 ? Math.round((used / (readings + buckets)) * 10) / 10 : null,
-    forwarders: forwardLag(db),
+    downsampled_buckets: downsampled.buckets,
+    downsampled_readings: downsampled.readings,
+    first_ts: span.first,
+    last_ts: span.last,
+    db_bytes: files.db,
+    wal_bytes: files.wal,
+    page_size: usage.pageSize,
+    page_count: usage.pageCount,
+    free_pages: usage.freelistCount,
+    used_bytes: usage.usedBytes,
+    bytes_per_reading: readings + downsampled.buckets > 0
+      ? Math.round((usage.usedBytes / (readings + downsampled.buckets)) * 10) / 10
+      : null,
+    forwarders: reader.forwardLags(),
   };
 }
 

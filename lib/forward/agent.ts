@@ -8,8 +8,8 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import type { ForwardLag, OutboxReader } from "../store/mod.ts";
 import { type Forwarder, UpstreamError } from "./forwarder.ts";
-import type { ForwardLag, OutboxReader } from "./outbox.ts";
 
 /** Where the durable cursor lives: the store's single writer connection. */
 export interface CursorStore {

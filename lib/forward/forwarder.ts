@@ -5,21 +5,12 @@
  * @module
  */
 
-/** One committed reading as forwarders see it: its position in the log and its sensor. */
-export interface OutboxRow {
-  /** `readings.id`: the position in the log; the cursor is the last acknowledged id. */
-  id: number;
-  sensor: string;
-  unit: string | null;
-  /** Unix milliseconds. */
-  ts: number;
-  value: number;
-}
+import type { StoredReading } from "../store/mod.ts";
 
 /** An upstream such as an InfluxDB-compatible HTTP endpoint or an MQTT broker. */
 export interface Forwarder {
   /** Sends `batch` (ascending ids); resolves once the upstream acknowledged all of it. */
-  send(batch: readonly OutboxRow[]): Promise<void>;
+  send(batch: readonly StoredReading[]): Promise<void>;
   /** Aborts what is in flight (its `send` rejects) and releases connections; idempotent. */
   close(): Promise<void>;
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Forwarder, type OutboxRow, UpstreamError } from "./forwarder.ts";
+import type { StoredReading } from "../store/mod.ts";
+import { type Forwarder, UpstreamError } from "./forwarder.ts";
 import { encodeLines } from "./line_protocol.ts";
 import type { InfluxTarget } from "./target.ts";
 
@@ -35,7 +36,7 @@ export class InfluxForwarder implements Forwarder {
   }
 
   /** Posts `batch`; resolves on 2xx, throws {@link UpstreamError} otherwise. */
-  async send(batch: readonly OutboxRow[]): Promise<void> {
+  async send(batch: readonly StoredReading[]): Promise<void> {
     if (this.#closed) throw new UpstreamError("forwarder closed");
     const { text, skipped } = encodeLines(batch, this.#target);
     this.skipped += skipped;

@@ -9,7 +9,7 @@
  */
 
 import { lpKey as escapeKey, lpMeasurement as escapeMeasurement } from "../formats.ts";
-import type { OutboxRow } from "./forwarder.ts";
+import type { StoredReading } from "../store/mod.ts";
 
 export { escapeKey, escapeMeasurement };
 
@@ -27,7 +27,7 @@ export interface LineMapping {
 }
 
 /** The tag set after the measurement (leading comma included), sorted by key as InfluxDB prefers. */
-function tagSet(mapping: LineMapping, row: OutboxRow): string {
+function tagSet(mapping: LineMapping, row: StoredReading): string {
   const tags: [string, string][] = [...mapping.tags.map(([k, v]) => [k, v] as [string, string])];
   if (mapping.sensorTag !== "") tags.push([mapping.sensorTag, row.sensor]);
   if (mapping.unitTag !== "" && row.unit) tags.push([mapping.unitTag, row.unit]);
@@ -50,7 +50,7 @@ function tagSet(mapping: LineMapping, row: OutboxRow): string {
  * // { text: "edgelog,sensor=t\\ 1,unit=°C value=21.5 1700000000000\n", skipped: 0 }
  * ```
  */
-export function encodeLines(rows: readonly OutboxRow[], mapping: LineMapping): { text: string; skipped: number } {
+export function encodeLines(rows: readonly StoredReading[], mapping: LineMapping): { text: string; skipped: number } {
   const templated = mapping.measurement.includes("{");
   const fixedMeasurement = escapeMeasurement(mapping.measurement);
   const field = escapeKey(mapping.field);

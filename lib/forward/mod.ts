@@ -1,7 +1,7 @@
 /**
  * Store-and-forward: the forwarders configured with `--forward`, each run by a
  * {@link ForwardAgent} with its own durable cursor. {@link startForwarding} is what
- * `lib/lifecycle.ts` calls; {@link forwardLag} is for `stats` and `/metrics`.
+ * `lib/lifecycle.ts` calls; `parseForwardTarget` checks a `--forward` URL for the configuration.
  *
  * @module
  */
@@ -11,20 +11,18 @@ import { type AgentOptions, type CursorStore, ForwardAgent } from "./agent.ts";
 import type { Forwarder } from "./forwarder.ts";
 import { InfluxForwarder } from "./influx.ts";
 import { MqttForwarder } from "./mqtt.ts";
-import { type ForwardLag, OutboxReader } from "./outbox.ts";
+import { type ForwardLag, OutboxReader } from "../store/mod.ts";
 import { type ForwardTarget, parseForwardTarget } from "./target.ts";
 
-export { type ForwardLag, forwardLag } from "./outbox.ts";
 export { type ForwardTarget, ForwardTargetError, parseForwardTarget } from "./target.ts";
-export type { Forwarder, OutboxRow } from "./forwarder.ts";
 
 /** Builds the forwarder for a parsed target. */
-export function createForwarder(target: ForwardTarget, host: string): Forwarder {
+function createForwarder(target: ForwardTarget, host: string): Forwarder {
   return target.kind === "influx" ? new InfluxForwarder(target) : new MqttForwarder(target, host);
 }
 
 /** The host name used in MQTT topics and payloads (needs `--allow-sys=hostname`). */
-export function hostName(): string {
+function hostName(): string {
   try {
     return Deno.hostname();
   } catch {
@@ -80,7 +78,7 @@ export function startForwarding(urls: readonly string[], cursors: CursorStore, o
   const host = options.host ?? hostName();
   const agents = urls.map((url) => {
     const target = parseForwardTarget(url);
-    const agent = new ForwardAgent(createForwarder(target, host), cursors, new OutboxReader(options.dbPath), {
+    const agent = new ForwardAgent(createForwarder(target, host), cursors, OutboxReader.open(options.dbPath), {
       name: target.name,
       display: target.display,
       batchSize: target.batchSize,

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type Forwarder, type OutboxRow, UpstreamError } from "./forwarder.ts";
+import type { StoredReading } from "../store/mod.ts";
+import { type Forwarder, UpstreamError } from "./forwarder.ts";
 import { ConnackError, connectPacket, DISCONNECT, type Incoming, PacketReader, publishPacket } from "./_mqtt_wire.ts";
 import type { MqttTarget } from "./target.ts";
 
@@ -17,14 +18,14 @@ const encoder = new TextEncoder();
 const PERMANENT_CONNACK = new Set([1, 2, 4, 5]);
 
 /** The topic for one reading: `{host}`, `{sensor}`, `{unit}` replaced; `+`, `#`, `/` in values become `_`. */
-export function topicFor(template: string, host: string, row: OutboxRow): string {
+export function topicFor(template: string, host: string, row: StoredReading): string {
   const safe = (s: string) => s.replace(/[+#/]/g, "_");
   return template.replaceAll("{host}", safe(host)).replaceAll("{sensor}", safe(row.sensor))
     .replaceAll("{unit}", safe(row.unit ?? ""));
 }
 
 /** The JSON payload of one reading. */
-export function payloadFor(host: string, row: OutboxRow): string {
+export function payloadFor(host: string, row: StoredReading): string {
   return JSON.stringify({ id: row.id, host, sensor: row.sensor, ts: row.ts, value: row.value, unit: row.unit });
 }
 
@@ -171,7 +172,7 @@ export class MqttForwarder implements Forwarder {
   }
 
   /** Publishes every row; resolves when all are acknowledged (PUBACK for QoS 1, written for QoS 0). */
-  async send(batch: readonly OutboxRow[]): Promise<void> {
+  async send(batch: readonly StoredReading[]): Promise<void> {
     if (this.#closed) throw new UpstreamError("forwarder closed");
     const t = this.#target;
     const signal = AbortSignal.timeout(t.timeoutMs);

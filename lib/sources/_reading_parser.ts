@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Reading } from "../store.ts";
+import type { Reading } from "../reading.ts";
 
 /** Why an input was refused; the keys of `rejectedByReason` in the stats. */
 export type RejectReason =

@@ -11,14 +11,85 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { ExecSpec } from "../config.ts";
+import { InvalidValue } from "../errors.ts";
 import { logger } from "../log.ts";
 import type { Emit } from "../pipeline.ts";
-import type { Reading } from "../store.ts";
+import type { Reading } from "../reading.ts";
+import { splitCommandLine } from "../shell_words.ts";
+import { parseDurationMs } from "../units.ts";
 import { LineSplitter } from "./_lines.ts";
 import { LIMITS, parseLine, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
+
+/**
+ * How an `exec` source runs its command: `exec:[mode=interval|stream] [timeout=10s]
+ * [format=auto|ndjson|text] [interval=5s] [max-output=1048576] COMMAND ARGS…`.
+ */
+export interface ExecSpec {
+  /** The program and its arguments (split like a shell would, without running one). */
+  argv: string[];
+  /** `interval`: run once per interval; `stream`: keep one long-running command. */
+  mode: "interval" | "stream";
+  /** interval: longest run; stream: longest silence. 0 = none. ms. */
+  timeoutMs: number;
+  /** How stdout lines are read; `auto` takes lines starting with `{` as JSON. */
+  format: "auto" | "ndjson" | "text";
+  /** Overrides `--interval` for this command, ms. */
+  intervalMs?: number;
+  /** interval mode: stdout bytes one run may print at most before it is killed. */
+  maxOutputBytes: number;
+}
+
+const EXEC_SETTING = /^(mode|timeout|format|interval|max-output)=(.*)$/;
+const DAY_MS = 86_400_000;
+
+/**
+ * Parses the options of `exec:OPTIONS` into an {@link ExecSpec}; throws {@link InvalidValue}.
+ *
+ * @example
+ * ```ts
+ * parseExecSpec("mode=stream ./read-sensors --json").argv; // ["./read-sensors", "--json"]
+ * ```
+ */
+export function parseExecSpec(options: string): ExecSpec {
+  const words = splitCommandLine(options);
+  const spec: ExecSpec = { argv: [], mode: "interval", timeoutMs: -1, format: "auto", maxOutputBytes: 1024 * 1024 };
+  let i = 0;
+  for (; i < words.length; i++) {
+    const m = EXEC_SETTING.exec(words[i]);
+    if (!m) break;
+    const [, key, value] = m;
+    if (key === "mode") spec.mode = choice(value, ["interval", "stream"]);
+    else if (key === "format") spec.format = choice(value, ["auto", "ndjson", "text"]);
+    else if (key === "timeout") spec.timeoutMs = durationWithin(value, 0, DAY_MS);
+    else if (key === "interval") spec.intervalMs = durationWithin(value, 10, DAY_MS);
+    else spec.maxOutputBytes = wholeNumberWithin(value, 1, 1024 * 1024 * 1024);
+  }
+  spec.argv = words.slice(i);
+  if (spec.argv.length === 0) throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
+  if (spec.timeoutMs < 0) spec.timeoutMs = spec.mode === "interval" ? 10_000 : 0;
+  return spec;
+}
+
+function choice<T extends string>(raw: string, choices: readonly T[]): T {
+  const value = raw.toLowerCase();
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new InvalidValue(`expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`);
+}
+
+function durationWithin(raw: string, minMs: number, maxMs: number): number {
+  const ms = parseDurationMs(raw, "ms");
+  if (ms < minMs || ms > maxMs) throw new InvalidValue(`must be between ${minMs} ms and ${maxMs} ms, got ${ms} ms`);
+  return ms;
+}
+
+function wholeNumberWithin(raw: string, min: number, max: number): number {
+  const n = /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new InvalidValue(`expected a whole number, got ${JSON.stringify(raw)}`);
+  if (n < min || n > max) throw new InvalidValue(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
 
 /** Options of {@link ExecSource}. */
 export interface ExecOptions {

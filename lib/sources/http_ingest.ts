@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { HttpServer } from "../http.ts";
+import type { HttpServer } from "../serve/mod.ts";
 import type { Emit } from "../pipeline.ts";
-import type { Reading } from "../store.ts";
+import type { Reading } from "../reading.ts";
 import { LineSplitter } from "./_lines.ts";
 import {
   LIMITS,

@@ -1,23 +1,51 @@
 /**
- * The sources of a run, built from the configuration. Adding a source kind means adding a file
- * in this folder and a case here; the pipeline never changes.
+ * The inputs of a run. Every source implements {@link Source} (`start(emit)`, `stop()`); adding
+ * a kind means adding a file in this folder, a case in {@link createSources} and its options in
+ * `spec.ts`: the pipeline never changes.
  *
  * @module
  */
 
-import { ConfigError, type RunConfig, type SourceSpec } from "../config.ts";
-import type { HttpServer } from "../http.ts";
+import { ConfigError } from "../errors.ts";
 import type { Pipeline } from "../pipeline.ts";
-import type { SensorLimit } from "./_reading_parser.ts";
+import type { HttpServer } from "../serve/mod.ts";
+import { SensorLimit } from "./_reading_parser.ts";
 import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
+import type { SourceSpec } from "./spec.ts";
 import { StdinSource } from "./stdin.ts";
 import { SysfsSource } from "./sysfs.ts";
 
 export type { Source } from "./source.ts";
+export type { ExecSpec } from "./exec.ts";
+export {
+  DEFAULT_SOURCES,
+  parseSourceList,
+  parseSourceSpec,
+  SOURCE_KINDS,
+  type SourceKind,
+  type SourceSpec,
+} from "./spec.ts";
+
+/** The settings the sources read (a part of the logger's configuration). */
+export interface SourceSettings {
+  /** The inputs (`--source`). */
+  sources: readonly SourceSpec[];
+  /** Readings per second of the simulated sensors, all together. */
+  simRate: number;
+  simSensors: number;
+  /** Period of polled sources (sysfs, exec), ms. */
+  intervalMs: number;
+  /** Root of the sysfs tree the `sysfs` source reads. */
+  sysfsRoot: string;
+  /** Largest HTTP ingest body accepted, bytes. */
+  httpMaxBodyBytes: number;
+  /** Most distinct sensors the push sources (stdin, exec, http) may create. */
+  maxSensors: number;
+}
 
 /** What a source may need from the running logger besides its own settings. */
 export interface SourceContext {
@@ -26,48 +54,55 @@ export interface SourceContext {
   /** The shared HTTP listener, when `--listen` is set. */
   http?: HttpServer;
   /**
-   * The `--max-sensors` limit for the push sources (stdin, exec, http), which name their own
-   * sensors; the simulated and sysfs sensors are fixed by the configuration and not limited.
+   * Sensors already in the database: they count towards `maxSensors` and always pass it. The
+   * simulated and sysfs sensors are fixed by the configuration and not limited.
    */
-  sensorLimit?: SensorLimit;
+  knownSensors?: readonly string[];
 }
 
 /**
- * Builds the configured sources (`--source`); the simulated sensor set when none is configured.
+ * Builds the configured sources (`--source`).
  *
  * @example
  * ```ts
- * const sources = createSources(config, { pipeline });
+ * const sources = createSources(config, { pipeline, knownSensors: store.sensorNames() });
+ * for (const source of sources) await source.start(pipeline.emitFor(source.name));
  * ```
  */
-export function createSources(config: RunConfig, context: SourceContext): Source[] {
-  return config.sources.map((spec) => createSource(spec, config, context));
+export function createSources(settings: SourceSettings, context: SourceContext): Source[] {
+  const sensorLimit = new SensorLimit(settings.maxSensors, context.knownSensors ?? []);
+  return settings.sources.map((spec) => createSource(spec, settings, context, sensorLimit));
 }
 
-function createSource(spec: SourceSpec, config: RunConfig, context: SourceContext): Source {
+function createSource(
+  spec: SourceSpec,
+  settings: SourceSettings,
+  context: SourceContext,
+  sensorLimit: SensorLimit,
+): Source {
   const { pipeline } = context;
   switch (spec.kind) {
     case "simulated":
       return new SimulatedSource({
-        ratePerSecond: config.simRate,
-        sensors: config.simSensors,
+        ratePerSecond: settings.simRate,
+        sensors: settings.simSensors,
         sink: pipeline.sinkFor("simulated"),
         onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":
-      return new SysfsSource({ root: config.sysfsRoot, intervalMs: config.intervalMs });
+      return new SysfsSource({ root: settings.sysfsRoot, intervalMs: settings.intervalMs });
     case "exec":
       return new ExecSource({
         spec: spec.exec!,
-        intervalMs: config.intervalMs,
+        intervalMs: settings.intervalMs,
         rejections: rejectionsOf(`exec ${spec.exec!.argv[0]}`, pipeline),
-        sensorLimit: context.sensorLimit,
+        sensorLimit,
       });
     case "stdin":
       return new StdinSource({
         room: () => pipeline.room,
         rejections: rejectionsOf("stdin", pipeline),
-        sensorLimit: context.sensorLimit,
+        sensorLimit,
       });
     case "http":
       if (!context.http) throw new ConfigError(["--source http: needs the HTTP listener; add --listen HOST:PORT"]);
@@ -75,8 +110,8 @@ function createSource(spec: SourceSpec, config: RunConfig, context: SourceContex
         http: context.http,
         pipeline,
         rejections: rejectionsOf("http", pipeline),
-        maxBodyBytes: config.httpMaxBodyBytes,
-        sensorLimit: context.sensorLimit,
+        maxBodyBytes: settings.httpMaxBodyBytes,
+        sensorLimit,
       });
   }
 }

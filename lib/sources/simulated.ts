@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ReadingBatch, SensorTable } from "../batch.ts";
+import { ReadingBatch, SensorTable } from "../reading.ts";
 import type { ColumnSink, Emit } from "../pipeline.ts";
 import type { Source } from "./source.ts";
 

@@ -10,7 +10,7 @@
  */
 
 import type { Emit } from "../pipeline.ts";
-import type { Reading } from "../store.ts";
+import type { Reading } from "../reading.ts";
 import { LineSplitter } from "./_lines.ts";
 import { LIMITS, type LineFormat, parseLine, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";

@@ -16,7 +16,7 @@ import type { Logger } from "@logtape/logtape";
 import { join } from "node:path";
 import { logger } from "../log.ts";
 import type { Emit } from "../pipeline.ts";
-import type { Reading } from "../store.ts";
+import type { Reading } from "../reading.ts";
 import { checkReading } from "./_reading_parser.ts";
 import type { Source } from "./source.ts";
 

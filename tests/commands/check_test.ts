@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  countReadings,
-  runOnce,
-  seedReadings,
-  sha256File,
-  spawnLogger,
-  tempDir,
-  waitFor,
-  walSize,
-} from "../_helpers.ts";
+import { countReadings, seedReadings, sha256File, tempDir, walSize } from "../_helpers/database.ts";
+import { runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 Deno.test("check passes a healthy database with exit 0, quick and full", async () => {
   await using dir = await tempDir();

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { InfluxDB1 } from "../_upstreams.ts";
+import { Store } from "../../lib/store/mod.ts";
+import { seedReadings, sha256File, tempDir } from "../_helpers/database.ts";
+import { hasCommand, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { InfluxDB1 } from "../_helpers/upstreams.ts";
 import { join } from "node:path";
-import { Store } from "../../lib/store.ts";
-import { hasCommand, runOnce, seedReadings, sha256File, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 /** Names and units that need quoting in CSV and escaping in line protocol. */

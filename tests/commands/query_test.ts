@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runOnce, seedReadings, sha256File, tempDir } from "../_helpers.ts";
+import { seedReadings, sha256File, tempDir } from "../_helpers/database.ts";
+import { runOnce } from "../_helpers/process.ts";
 
 const START = Date.UTC(2026, 0, 1);
 

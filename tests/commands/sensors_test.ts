@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runOnce, seedReadings, tempDir } from "../_helpers.ts";
+import { seedReadings, tempDir } from "../_helpers/database.ts";
+import { runOnce } from "../_helpers/process.ts";
 
 Deno.test("sensors lists every sensor with unit, count, first and last reading", async () => {
   await using dir = await tempDir();

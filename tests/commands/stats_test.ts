@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { runOnce, seedReadings, tempDir } from "../_helpers.ts";
+import { seedReadings, tempDir } from "../_helpers/database.ts";
+import { runOnce } from "../_helpers/process.ts";
 
 Deno.test("stats --json reports counts, sizes, bytes per reading and the time span", async () => {
   await using dir = await tempDir();

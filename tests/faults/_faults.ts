@@ -14,15 +14,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  countReadings,
-  integrityCheck,
-  type LoggerProcess,
-  type LogRecord,
-  tempDir,
-  walSize,
-  withDb,
-} from "../_helpers.ts";
+import { countReadings, integrityCheck, tempDir, walSize, withDb } from "../_helpers/database.ts";
+import type { LoggerProcess, LogRecord } from "../_helpers/process.ts";
 
 /** The final log record with the counters a fault trial checks. */
 export type FinalRecord = LogRecord & {

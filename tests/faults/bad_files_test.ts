@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { basename, dirname, join } from "node:path";
-import { runOnce, sha256File, spawnLogger, type SpawnOptions, tempDir, waitFor } from "../_helpers.ts";
+import { sha256File, tempDir } from "../_helpers/database.ts";
+import { runOnce, spawnLogger, type SpawnOptions, waitFor } from "../_helpers/process.ts";
 import { assertGraceful, exists, exitedWithin, printFigures, rootOnly } from "./_faults.ts";
 
 interface Outcome {

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { countReadings, hasCommand, runOnce, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { countReadings, tempDir } from "../_helpers/database.ts";
+import { hasCommand, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { assertGraceful, exitedWithin, killQuietly, printFigures, requireFinal, stderrTail } from "./_faults.ts";
 
 const READER = fileURLToPath(new URL("./_reader.ts", import.meta.url));

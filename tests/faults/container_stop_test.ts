@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
+import { tempDir } from "../_helpers/database.ts";
 import {
   catchesSignal,
   childPid,
@@ -17,9 +18,8 @@ import {
   ROOT,
   runOnce,
   startFlags,
-  tempDir,
   waitFor,
-} from "../_helpers.ts";
+} from "../_helpers/process.ts";
 import {
   assertGraceful,
   exitedWithin,

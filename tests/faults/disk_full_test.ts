@@ -6,18 +6,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  childPid,
-  countReadings,
-  integrityCheck,
-  LoggerProcess,
-  MAIN,
-  residentKib,
-  startFlags,
-  tempDir,
-  waitFor,
-  walSize,
-} from "../_helpers.ts";
+import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
+import { childPid, LoggerProcess, MAIN, residentKib, startFlags, waitFor } from "../_helpers/process.ts";
 import { exitedWithin, killQuietly, printFigures, requireFinal, rootOnly, stderrTail } from "./_faults.ts";
 
 const TMPFS_SIZE = "12m";

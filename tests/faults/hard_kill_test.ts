@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { countReadings, integrityCheck, tempDir } from "../_helpers/database.ts";
+import { spawnLogger, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exists,

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { catchesSignal, countReadings, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { countReadings, tempDir } from "../_helpers/database.ts";
+import { catchesSignal, spawnLogger, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exists,

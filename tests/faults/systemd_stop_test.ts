@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { catchesSignal, hasCommand, LoggerProcess, MAIN, ROOT, startFlags, tempDir, waitFor } from "../_helpers.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { catchesSignal, hasCommand, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exitSummary,

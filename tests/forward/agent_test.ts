@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { getLogger } from "@logtape/logtape";
 import { ForwardAgent, retryDelayMs } from "../../lib/forward/agent.ts";
-import { type Forwarder, type OutboxRow, UpstreamError } from "../../lib/forward/forwarder.ts";
-import { forwardLag, OutboxReader } from "../../lib/forward/outbox.ts";
-import { Store } from "../../lib/store.ts";
-import { tempDir, waitFor, withDb } from "../_helpers.ts";
+import { type Forwarder, UpstreamError } from "../../lib/forward/forwarder.ts";
+import { OutboxReader, Reader, Store, type StoredReading } from "../../lib/store/mod.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { waitFor } from "../_helpers/process.ts";
 
 const BACKOFF = { baseMs: 1000, maxMs: 8000, permanentMs: 60_000 };
 
@@ -27,12 +27,12 @@ Deno.test("Retry-After is honoured and a permanent error waits the long pause", 
 /** A forwarder that fails `failFirst` times, then records what it got. */
 class FakeForwarder implements Forwarder {
   failFirst: number;
-  readonly got: OutboxRow[] = [];
+  readonly got: StoredReading[] = [];
   calls = 0;
   constructor(failFirst: number) {
     this.failFirst = failFirst;
   }
-  send(batch: readonly OutboxRow[]): Promise<void> {
+  send(batch: readonly StoredReading[]): Promise<void> {
     this.calls++;
     if (this.failFirst-- > 0) return Promise.reject(new UpstreamError("HTTP 503"));
     this.got.push(...batch);
@@ -58,7 +58,7 @@ async function withStore(fn: (store: Store, path: string) => void | Promise<void
 Deno.test("the cursor advances only after the upstream acknowledged, in id order, across failures", async () => {
   await withStore(async (store, path) => {
     const fake = new FakeForwarder(2);
-    const agent = new ForwardAgent(fake, store, new OutboxReader(path), {
+    const agent = new ForwardAgent(fake, store, OutboxReader.open(path), {
       name: "fake",
       display: "fake",
       batchSize: 100,
@@ -80,7 +80,7 @@ Deno.test("the cursor advances only after the upstream acknowledged, in id order
 Deno.test("a replay that moves the cursor back makes a running agent resend from there", async () => {
   await withStore(async (store, path) => {
     const fake = new FakeForwarder(0);
-    const agent = new ForwardAgent(fake, store, new OutboxReader(path), {
+    const agent = new ForwardAgent(fake, store, OutboxReader.open(path), {
       name: "fake",
       display: "fake",
       batchSize: 1000,
@@ -102,11 +102,12 @@ Deno.test("a replay that moves the cursor back makes a running agent resend from
   });
 });
 
-Deno.test("forwardLag reports rows and seconds behind for every cursor", async () => {
+Deno.test("the store reports each forwarder's lag in rows and seconds", async () => {
   await withStore((store, path) => {
     store.openCursor("a");
     store.advanceCursor("a", 0, 200);
-    const lag = withDb(path, (db) => forwardLag(db, Date.now()));
+    using reader = Reader.open(path);
+    const lag = reader.forwardLags();
     assert.equal(lag.length, 1);
     assert.equal(lag[0].rows, 50);
     assert.ok(lag[0].seconds > 0 && lag[0].seconds < 60);

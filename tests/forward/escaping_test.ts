@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
-import type { OutboxRow } from "../../lib/forward/forwarder.ts";
+import type { StoredReading } from "../../lib/store/mod.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { waitFor } from "../_helpers/process.ts";
+import { announceSkip, InfluxDB1, missing, VictoriaMetrics } from "../_helpers/upstreams.ts";
 import { InfluxForwarder } from "../../lib/forward/influx.ts";
 import { type InfluxTarget, parseForwardTarget } from "../../lib/forward/target.ts";
-import { tempDir, waitFor } from "../_helpers.ts";
-import { announceSkip, InfluxDB1, missing, VictoriaMetrics } from "../_upstreams.ts";
 
 /** Sensor names that need every escaping rule, with units that need them too. */
 const BASE_TS = Date.now() - 60_000;
 const NAMES = ["space here", "comma,in", "eq=in", "back\\slash", 'quote"d', "ünïcödé", "a,b=c d\\e", "#hash"];
 
-function rows(): OutboxRow[] {
+function rows(): StoredReading[] {
   return NAMES.map((sensor, i) => ({
     id: i + 1,
     sensor,

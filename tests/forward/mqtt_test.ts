@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { PacketReader, publishPacket } from "../../lib/forward/_mqtt_wire.ts";
-import type { OutboxRow } from "../../lib/forward/forwarder.ts";
+import type { StoredReading } from "../../lib/store/mod.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { hasCommand } from "../_helpers/process.ts";
+import { announceSkip, makeCertificates, makePasswordFile, missing, Mosquitto } from "../_helpers/upstreams.ts";
 import { MqttForwarder, payloadFor, topicFor } from "../../lib/forward/mqtt.ts";
 import { type MqttTarget, parseForwardTarget } from "../../lib/forward/target.ts";
-import { hasCommand, tempDir } from "../_helpers.ts";
-import { announceSkip, makeCertificates, makePasswordFile, missing, Mosquitto } from "../_upstreams.ts";
 
-const ROW: OutboxRow = { id: 7, sensor: "room/1+a", unit: "°C", ts: 1_700_000_000_000, value: 21.5 };
+const ROW: StoredReading = { id: 7, sensor: "room/1+a", unit: "°C", ts: 1_700_000_000_000, value: 21.5 };
 
 Deno.test("the topic template is filled in and MQTT wildcards in values are made safe", () => {
   assert.equal(topicFor("edgelog/{host}/{sensor}/{unit}", "box#1", ROW), "edgelog/box_1/room_1_a/°C");

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { cursorOf, type LoggerProcess, maxReadingId, spawnLogger, waitFor } from "../_helpers.ts";
+import { cursorOf, maxReadingId } from "../_helpers/database.ts";
+import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** A restartable upstream. */
 export interface Upstream {

@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
-import {
-  countReadings,
-  hasCommand,
-  isRoot,
-  listenerUrl,
-  type LoggerProcess,
-  run,
-  runOnce,
-  spawnLogger,
-  tempDir,
-  waitFor,
-} from "../_helpers.ts";
+import { countReadings, tempDir } from "../_helpers/database.ts";
+import { listenerUrl } from "../_helpers/network.ts";
+import { hasCommand, isRoot, type LoggerProcess, run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { peakRssKiB, seedReadings, spawnLogger, tempDir } from "../_helpers.ts";
+import { seedReadings, tempDir } from "../_helpers/database.ts";
+import { peakRssKiB, spawnLogger } from "../_helpers/process.ts";
 
 const ROWS = Number(Deno.env.get("EDGELOG_TEST_EXPORT_ROWS") ?? 1_000_000);
 /** Generous: measured about 90-130 MB at 10^6 and 10^7 rows (the runtime alone is ~47 MB). */

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  cursorOf,
-  type LoggerProcess,
-  readingsByKey,
-  residentKib,
-  spawnLogger,
-  tempDir,
-  waitFor,
-} from "../_helpers.ts";
+import { cursorOf, readingsByKey, tempDir } from "../_helpers/database.ts";
+import { type LoggerProcess, residentKib, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** What the fake upstream answers to request number n (1-based), in order; then 204. */
 const SCRIPT = ["500", "500", "500", "429", "400", "slow", "503"] as const;

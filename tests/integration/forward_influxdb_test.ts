@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, readingsByKey, tempDir, waitFor } from "../_helpers.ts";
-import { announceSkip, InfluxDB1, missing } from "../_upstreams.ts";
+import { countReadings, readingsByKey, tempDir } from "../_helpers/database.ts";
+import { waitFor } from "../_helpers/process.ts";
+import { announceSkip, InfluxDB1, missing } from "../_helpers/upstreams.ts";
 import { runOutageScenario, sameValue } from "./_forward_scenario.ts";
 
 const skip = missing("influxd", "influxdb");

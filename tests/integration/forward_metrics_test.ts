@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listenerUrl, type LoggerProcess, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { listenerUrl } from "../_helpers/network.ts";
+import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 Deno.test("a forwarder's lag shows in /metrics and in the dashboard's status while its upstream is down", async () => {
   await using dir = await tempDir();

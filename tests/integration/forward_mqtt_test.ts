@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cursorOf, type LoggerProcess, maxReadingId, spawnLogger, tempDir, waitFor, withDb } from "../_helpers.ts";
-import { announceSkip, missing, Mosquitto } from "../_upstreams.ts";
+import { cursorOf, maxReadingId, tempDir, withDb } from "../_helpers/database.ts";
+import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { announceSkip, missing, Mosquitto } from "../_helpers/upstreams.ts";
 
 const skip = missing("mosquitto", "mosquitto") ?? missing("mosquitto_sub", "mosquitto-clients");
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cursorOf, type LoggerProcess, readingsByKey, runOnce, spawnLogger, tempDir, waitFor } from "../_helpers.ts";
+import { cursorOf, readingsByKey, tempDir } from "../_helpers/database.ts";
+import { type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 Deno.test("edgelog replay moves a running forwarder's cursor back and the readings are sent again", async () => {
   await using dir = await tempDir();

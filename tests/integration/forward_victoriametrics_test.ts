@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, readingsByKey, tempDir, waitFor, withDb } from "../_helpers.ts";
-import { announceSkip, missing, VictoriaMetrics } from "../_upstreams.ts";
+import { countReadings, readingsByKey, tempDir, withDb } from "../_helpers/database.ts";
+import { waitFor } from "../_helpers/process.ts";
+import { announceSkip, missing, VictoriaMetrics } from "../_helpers/upstreams.ts";
 import { runOutageScenario, sameValue } from "./_forward_scenario.ts";
 
 const skip = missing("victoria-metrics", "victoria-metrics");

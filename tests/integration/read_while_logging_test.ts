@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, runOnce, spawnLogger, tempDir, waitFor, walSize } from "../_helpers.ts";
+import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
+import { runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 Deno.test("every read command works while a logger writes at full rate, and the logger loses nothing", async () => {
   await using dir = await tempDir();

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  integrityCheck,
-  type LoggerProcess,
-  runOnce,
-  seedReadings,
-  spawnLogger,
-  tempDir,
-  waitFor,
-  withDb,
-} from "../_helpers.ts";
+import { integrityCheck, seedReadings, tempDir, withDb } from "../_helpers/database.ts";
+import { type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 const DAY = 86_400_000;
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, listenPort, spawnLogger, tempDir } from "../_helpers.ts";
-import { concatBytes, lineFactory, seededRandom } from "../_fuzz.ts";
+import { countReadings, integrityCheck, tempDir } from "../_helpers/database.ts";
+import { concatBytes, lineFactory, seededRandom } from "../_helpers/fuzz.ts";
+import { listenPort } from "../_helpers/network.ts";
+import { spawnLogger } from "../_helpers/process.ts";
 
 const SEED = Number(Deno.env.get("EDGELOG_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const seedNote = `(replay with EDGELOG_FUZZ_SEED=${SEED})`;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, listenPort, readingRows, spawnLogger, tempDir } from "../_helpers.ts";
+import { countReadings, integrityCheck, readingRows, tempDir } from "../_helpers/database.ts";
+import { listenPort } from "../_helpers/network.ts";
+import { spawnLogger } from "../_helpers/process.ts";
 
 const PATH = "/api/v1/readings";
 

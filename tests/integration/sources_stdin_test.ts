@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, integrityCheck, listenPort, readingRows, spawnLogger, tempDir, walSize } from "../_helpers.ts";
+import { countReadings, integrityCheck, readingRows, tempDir, walSize } from "../_helpers/database.ts";
+import { listenPort } from "../_helpers/network.ts";
+import { spawnLogger } from "../_helpers/process.ts";
 
 Deno.test("readings piped into stdin are all stored and end of input stops the logger with exit 0", async () => {
   await using dir = await tempDir();

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, FAKE_SYSFS, readingRows, spawnLogger, tempDir, waitFor, writeFakeSysfs } from "../_helpers.ts";
+import { countReadings, readingRows, tempDir } from "../_helpers/database.ts";
+import { spawnLogger, waitFor } from "../_helpers/process.ts";
+import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
 Deno.test("sysfs sensors of a fake tree are sampled every interval with their units", async () => {
   await using dir = await tempDir();

@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
 import {
   catchesSignal,
   childPid,
-  countReadings,
-  integrityCheck,
   isRoot,
   type LoggerProcess,
   runOnce,
   spawnLogger,
-  tempDir,
   waitFor,
-  walSize,
-} from "../_helpers.ts";
+} from "../_helpers/process.ts";
 
 /** Starts a logger, waits until it has committed at least `minStored` rows, sends `signal`. */
 async function logThenSignal(p: LoggerProcess, dbPath: string, signal: Deno.Signal, minStored = 1000) {

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import type { Logger } from "@logtape/logtape";
-import { type ExecSpec, parseInvocation, type RunConfig } from "../../lib/config.ts";
+import { parseInvocation, type RunConfig } from "../../lib/config.ts";
+import type { Reading } from "../../lib/reading.ts";
+import type { ExecSpec } from "../../lib/sources/mod.ts";
+import { waitFor } from "../_helpers/process.ts";
 import { Rejections } from "../../lib/sources/_rejections.ts";
 import { ExecSource } from "../../lib/sources/exec.ts";
-import type { Reading } from "../../lib/store.ts";
-import { waitFor } from "../_helpers.ts";
 
 function spec(source: string): ExecSpec {
   const inv = parseInvocation({ args: ["--source", source], env: () => undefined, readTextFile: () => "" });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { HttpServer } from "../../lib/http.ts";
+import { HttpServer } from "../../lib/serve/http.ts";
+import { Store } from "../../lib/store/mod.ts";
+import { countReadings, tempDir, withDb } from "../_helpers/database.ts";
 import { Pipeline } from "../../lib/pipeline.ts";
 import { rejectionsOf } from "../../lib/sources/mod.ts";
 import { HttpIngestSource, INGEST_PATH } from "../../lib/sources/http_ingest.ts";
-import { Store } from "../../lib/store.ts";
-import { countReadings, tempDir, withDb } from "../_helpers.ts";
 
 interface Rig extends AsyncDisposable {
   url: string;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Rejections } from "../../lib/sources/_rejections.ts";
 import { StdinSource } from "../../lib/sources/stdin.ts";
-import type { Reading } from "../../lib/store.ts";
-import { waitFor } from "../_helpers.ts";
+import type { Reading } from "../../lib/reading.ts";
+import { waitFor } from "../_helpers/process.ts";
 
 function streamOf(chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Logger } from "@logtape/logtape";
 import { SysfsSource } from "../../lib/sources/sysfs.ts";
-import { FAKE_SYSFS, tempDir, writeFakeSysfs } from "../_helpers.ts";
+import { tempDir } from "../_helpers/database.ts";
+import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
 const TS = Date.UTC(2026, 0, 1);
 

@@ -4,31 +4,25 @@
  * A {@link Reader} opens its own read-only connection (never creating a database, never taking
  * the writer lock), so it runs beside a logger writing at full rate; WAL lets both proceed. Every
  * method runs short statements, so a reader never holds a snapshot long enough to keep the
- * writer's checkpoints from completing. Time expressions, sensor globs and downsampling buckets
- * are parsed and checked here, with errors that name the option.
+ * writer's checkpoints from completing. Sensor globs are checked here, with errors that name the
+ * option.
  *
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { resolve } from "node:path";
-import { ConfigError, DEFAULT_RUN_CONFIG, parseDurationMs } from "./config.ts";
-import { DatabaseError } from "./errors.ts";
-import { APPLICATION_ID, isCorruptionError, SCHEMA_VERSION } from "./store.ts";
+import type { StatementSync } from "node:sqlite";
+import { ConfigError } from "../errors.ts";
+import { bucketStart } from "../units.ts";
+import { Connection, type DbUsage } from "./_connection.ts";
+import { fileSize, walPath } from "./files.ts";
+import { writerPid } from "./lock.ts";
+import { openReadConnection } from "./open.ts";
+import { type ForwardLag, forwardLags, type StoredReading } from "./outbox.ts";
 
 /** A sensor as the reader sees it. */
 export interface SensorInfo {
   id: number;
   name: string;
-  unit: string | null;
-}
-
-/** One stored reading; `id` is its position in the log (exports and forwarders page by it). */
-export interface StoredReading {
-  id: number;
-  sensor: string;
-  ts: number;
-  value: number;
   unit: string | null;
 }
 
@@ -54,70 +48,6 @@ export interface ReadRange {
   until?: number;
 }
 
-/** The database path read commands use: `--db`, else `EDGELOG_DB`, else the logger's default. */
-export function defaultDbPath(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): string {
-  return env("EDGELOG_DB") ?? DEFAULT_RUN_CONFIG.db;
-}
-
-const UNIT_TEXT = "ms, s, m, h, d, w";
-const RELATIVE = /^\s*(?:now\s*)?-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/;
-const ISO_DATE = /^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?\s*$/i;
-
-/**
- * Parses a time expression into unix ms: ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`; without
- * an offset it is local time), unix milliseconds (`1767182400000`), `now`, or relative to `now`
- * (`-1h`, `-30m`, `-7d`, `now-90s`). Throws ConfigError naming `option`.
- *
- * @example
- * ```ts
- * parseTime("-1h", "--since", 10_000_000); // 6_400_000
- * parseTime("2026-01-01T00:00:00Z", "--since"); // 1767225600000
- * ```
- */
-export function parseTime(expr: string, option: string, nowMs: number = Date.now()): number {
-  const text = expr.trim();
-  if (text.toLowerCase() === "now") return nowMs;
-  if (/^-?\d+$/.test(text)) {
-    const n = Number(text);
-    if (Number.isSafeInteger(n)) return n;
-  }
-  const rel = RELATIVE.exec(text.toLowerCase());
-  if (rel) {
-    const ms = rel[2] === "w" ? Number(rel[1]) * 7 * 86_400_000 : parseDurationMs(`${rel[1]}${rel[2]}`, "ms");
-    return nowMs - Math.round(ms);
-  }
-  if (ISO_DATE.test(text)) {
-    const ms = Date.parse(text.replace(" ", "T"));
-    if (Number.isFinite(ms)) return ms;
-  }
-  throw new ConfigError([
-    `${option}: cannot read ${JSON.stringify(expr)} as a time; use ISO 8601 (2026-01-31T12:00:00Z), ` +
-    `unix ms (1767182400000), now, or relative to now (-1h, -30m, -7d; units ${UNIT_TEXT})`,
-  ]);
-}
-
-/**
- * Parses a bucket width such as `1m`, `15s`, `1h` into ms (at least 1 ms, at most 366 days).
- * Throws ConfigError naming `option`.
- */
-export function parseBucketMs(expr: string, option: string): number {
-  let ms: number;
-  try {
-    ms = parseDurationMs(expr, "s");
-  } catch {
-    throw new ConfigError([`${option}: expected a bucket width like 10s, 1m, 1h, 1d, got ${JSON.stringify(expr)}`]);
-  }
-  if (ms < 1 || ms > 366 * 86_400_000) {
-    throw new ConfigError([`${option}: the bucket width must be between 1ms and 366d, got ${JSON.stringify(expr)}`]);
-  }
-  return ms;
-}
-
-/** Start of the bucket of width `bucketMs` holding `ts` (buckets are aligned to the unix epoch). */
-export function bucketStart(ts: number, bucketMs: number): number {
-  return Math.floor(ts / bucketMs) * bucketMs;
-}
-
 /** Makes `st` return rows as arrays (faster; `setReturnArrays` is missing from Deno's types). */
 function returnArrays(st: StatementSync): void {
   (st as unknown as { setReturnArrays(enabled: boolean): void }).setReturnArrays(true);
@@ -141,16 +71,14 @@ const BUCKETS_PER_PAGE = 1000;
 export class Reader implements Disposable {
   /** Absolute path of the database file. */
   readonly path: string;
-  /** The read-only connection, for callers that need a statement of their own. */
-  readonly db: DatabaseSync;
   /** `PRAGMA user_version` of the file. */
   readonly schemaVersion: number;
+  readonly #conn: Connection;
   #sensorsById = new Map<number, SensorInfo>();
-  readonly #statements = new Map<string, StatementSync>();
 
-  private constructor(path: string, db: DatabaseSync, schemaVersion: number) {
+  private constructor(path: string, conn: Connection, schemaVersion: number) {
     this.path = path;
-    this.db = db;
+    this.#conn = conn;
     this.schemaVersion = schemaVersion;
     this.reloadSensors();
   }
@@ -161,54 +89,12 @@ export class Reader implements Disposable {
    * database at the same time is fine.
    */
   static open(path: string): Reader {
-    const abs = resolve(path);
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(abs);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new DatabaseError(
-          `${abs} does not exist; nothing was created. Point --db (or EDGELOG_DB) at the logger's database.`,
-        );
-      }
-      throw new DatabaseError(`cannot access ${abs}: ${(e as Error).message}`);
-    }
-    if (!info.isFile) throw new DatabaseError(`${abs} is not a regular file; point --db at the database file`);
-    let db: DatabaseSync | undefined;
-    try {
-      db = new DatabaseSync(abs, { readOnly: true, timeout: 5000 });
-      const appId = Number((db.prepare("PRAGMA application_id").get() as { application_id: number }).application_id);
-      const version = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
-      if (appId !== APPLICATION_ID || version < 1) {
-        throw new DatabaseError(
-          `${abs} is not an edgelog database (application_id ${appId}, schema ${version}); it was not modified`,
-        );
-      }
-      if (version > SCHEMA_VERSION) {
-        throw new DatabaseError(
-          `${abs} was written by a newer edgelog (schema ${version}, this build reads up to ${SCHEMA_VERSION}); upgrade edgelog`,
-        );
-      }
-      return new Reader(abs, db, version);
-    } catch (e) {
-      try {
-        db?.close();
-      } catch { /* the original error matters more */ }
-      if (e instanceof DatabaseError) throw e;
-      if (isCorruptionError(e)) {
-        throw new DatabaseError(`${abs} is corrupt or not a SQLite database (${(e as Error).message})`);
-      }
-      throw new DatabaseError(`cannot read ${abs}: ${(e as Error).message}`);
-    }
+    const { path: abs, db, schemaVersion } = openReadConnection(path);
+    return new Reader(abs, new Connection(db), schemaVersion);
   }
 
   #prepare(sql: string): StatementSync {
-    let st = this.#statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.#statements.set(sql, st);
-    }
-    return st;
+    return this.#conn.prepare(sql);
   }
 
   /** Re-reads the sensors table (new sensors appear while a logger runs). */
@@ -382,52 +268,91 @@ export class Reader implements Disposable {
     return Number((this.#prepare("SELECT coalesce(max(id), 0) AS m FROM readings").get() as { m: number }).m);
   }
 
+  /** Number of raw readings (one count over the table). */
+  readingCount(): number {
+    return Number((this.#prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+  }
+
+  /** Downsampled buckets and the raw readings they stand for. */
+  downsampledCount(): { buckets: number; readings: number } {
+    if (this.schemaVersion < 2) return { buckets: 0, readings: 0 };
+    const row = this.#prepare(
+      "SELECT count(*) AS n, coalesce(sum(count), 0) AS c FROM readings_downsampled",
+    ).get() as { n: number; c: number };
+    return { buckets: Number(row.n), readings: Number(row.c) };
+  }
+
+  /** The oldest and newest timestamp held, raw or downsampled (index lookups per sensor). */
+  timeSpan(): { first: number | null; last: number | null } {
+    let first: number | null = null, last: number | null = null;
+    const span = this.#prepare(
+      "SELECT (SELECT min(ts) FROM readings WHERE sensor_id = ?1) AS a, (SELECT max(ts) FROM readings WHERE sensor_id = ?1) AS b",
+    );
+    for (const s of this.sensors()) {
+      const row = span.get(s.id) as { a: number | null; b: number | null };
+      if (row.a !== null && (first === null || row.a < first)) first = row.a;
+      if (row.b !== null && (last === null || row.b > last)) last = row.b;
+    }
+    if (this.schemaVersion >= 2) {
+      const row = this.#prepare("SELECT min(bucket_ts) AS a FROM readings_downsampled").get() as { a: number | null };
+      if (row.a !== null && (first === null || row.a < first)) first = row.a;
+    }
+    return { first, last };
+  }
+
+  /** How many pages the database file has and how many are in use. */
+  usage(): DbUsage {
+    return this.#conn.usage();
+  }
+
+  /** Sizes of the database file and its WAL, bytes (0 for a missing file). */
+  fileSizes(): { db: number; wal: number } {
+    return { db: fileSize(this.path), wal: fileSize(walPath(this.path)) };
+  }
+
+  /** The pid of the logger writing to this database, 0 if unknown, undefined when none runs. */
+  writerPid(): number | undefined {
+    return writerPid(this.path);
+  }
+
+  /** Every forwarder's lag (readings not yet acknowledged upstream, and the oldest one's age). */
+  forwardLags(nowMs: number = Date.now()): ForwardLag[] {
+    return forwardLags(this.#conn, nowMs);
+  }
+
+  /**
+   * Damage found by `PRAGMA quick_check` (or `integrity_check` when `full`) and
+   * `PRAGMA foreign_key_check` (every reading names a known sensor), as text lines, at most
+   * about 100 of each; empty when healthy.
+   */
+  problems(full: boolean): string[] {
+    const pragma = full ? "integrity_check" : "quick_check";
+    const problems = (this.#conn.db.prepare(`PRAGMA ${pragma}(100)`).all() as Record<string, string>[])
+      .map((r) => String(Object.values(r)[0]))
+      .filter((line) => line !== "ok");
+    const rows = this.#conn.db.prepare("PRAGMA foreign_key_check").all() as {
+      table: string;
+      rowid: number;
+      parent: string;
+    }[];
+    problems.push(
+      ...rows.slice(0, 100).map((r) => `${r.table} row ${r.rowid} refers to a missing row of ${r.parent}`),
+    );
+    if (rows.length > 100) problems.push(`… and ${rows.length - 100} more rows with a missing ${rows[0].parent} row`);
+    return problems;
+  }
+
   /** Runs `PRAGMA <name>` and returns its single value. */
   pragma(name: string): number | string {
-    const row = this.#prepare(`PRAGMA ${name}`).get() as Record<string, number | string>;
-    return Object.values(row)[0];
+    return this.#conn.pragma(name) as number | string;
   }
 
   /** Closes the connection; idempotent. */
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    this.#conn.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-/**
- * The pid of the logger holding the writer lock on `dbPath`, or undefined when none does. Takes
- * a shared lock for an instant and releases it; never creates the lock file.
- */
-export function writerPid(dbPath: string): number | undefined {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(`${resolve(dbPath)}.lock`, { read: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    if (file.tryLockSync(false)) {
-      file.unlockSync();
-      return undefined;
-    }
-    const buf = new Uint8Array(32);
-    const n = file.readSync(buf) ?? 0;
-    const pid = Number(new TextDecoder().decode(buf.subarray(0, n)).trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
-  } finally {
-    file.close();
-  }
-}
-
-/** Size of a file in bytes, 0 when it does not exist. */
-export function fileSize(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return 0;
   }
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { ReadingBatch, SensorTable } from "../lib/batch.ts";
+import { type Reading, ReadingBatch, SensorTable } from "../lib/reading.ts";
 import { type BatchWriter, Pipeline } from "../lib/pipeline.ts";
-import type { Reading } from "../lib/store.ts";
 import { SimulatedSource } from "../lib/sources/simulated.ts";
 
 Deno.test("a batch keeps readings as columns and gives them back unchanged", () => {

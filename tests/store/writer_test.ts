@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { ReadingBatch, SensorTable } from "../lib/batch.ts";
+import { type Reading, ReadingBatch, SensorTable } from "../../lib/reading.ts";
+import { APPLICATION_ID, SCHEMA_VERSION, Store } from "../../lib/store/mod.ts";
+import { countReadings, integrityCheck, sha256File, tempDir, walSize, withDb } from "../_helpers/database.ts";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { DatabaseError, LockedError } from "../lib/errors.ts";
-import { APPLICATION_ID, type Reading, SCHEMA_VERSION, Store } from "../lib/store.ts";
-import { countReadings, integrityCheck, sha256File, tempDir, walSize, withDb } from "./_helpers.ts";
+import { DatabaseError, LockedError } from "../../lib/errors.ts";
 
 function readings(n: number, sensors = 3, t0 = 1_700_000_000_000): Reading[] {
   return Array.from({ length: n }, (_, i) => ({ sensor: `s${i % sensors}`, ts: t0 + i, value: i / 2, unit: "°C" }));

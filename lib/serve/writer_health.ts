@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Counters } from "./pipeline.ts";
+import type { Counters } from "../pipeline.ts";
 
 /** Failed commits in a row after which the writer is unhealthy even before it goes stale. */
 export const MAX_COMMIT_ERRORS_IN_ROW = 3;

@@ -8,17 +8,16 @@
  * @module
  */
 
+import type { Pipeline } from "../pipeline.ts";
+import type { ForwardLag, Store } from "../store/mod.ts";
 import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
-import { evaluateHealth, type HealthStatus } from "./health.ts";
 import type { HttpServer } from "./http.ts";
-import { fileSize, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-import type { ForwardLag } from "./forward/outbox.ts";
-import type { Pipeline } from "./pipeline.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import { ReadApiError, ReadApiWorker } from "./read_api.ts";
-import type { Store } from "./store.ts";
+import { evaluateHealth, type HealthStatus } from "./writer_health.ts";
 
-/** What the observability routes read from the running logger. */
-export interface ObservabilityDeps {
+/** What the routes read from the running logger. */
+export interface RoutesDeps {
   pipeline: Pipeline;
   store: Store;
   version: string;
@@ -33,7 +32,7 @@ export interface ObservabilityDeps {
 }
 
 /** The routes' resources; {@link close} after the listener stopped, before the final checkpoint. */
-export interface Observability {
+export interface Routes {
   /** The writer's health now. */
   health(): HealthStatus;
   /** Closes the read API's connection and worker. */
@@ -54,15 +53,15 @@ function json(body: unknown, status = 200): Response {
  *
  * @example
  * ```ts
- * const observability = await registerObservability(http, { pipeline, store, version, commitIntervalMs: 250,
+ * const routes = await registerRoutes(http, { pipeline, store, version, commitIntervalMs: 250,
  *   bufferSize: 200_000, startedAt: Date.now() });
  * await http.start();
  * // … on shutdown:
  * await http.stop();
- * await observability.close();
+ * await routes.close();
  * ```
  */
-export async function registerObservability(http: HttpServer, deps: ObservabilityDeps): Promise<Observability> {
+export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promise<Routes> {
   const now = deps.now ?? Date.now;
   const forwarders = deps.forwarders ?? (() => []);
   const reads = await ReadApiWorker.open(deps.store.path);
@@ -109,8 +108,8 @@ export async function registerObservability(http: HttpServer, deps: Observabilit
       commit_errors: c.commitErrors,
       last_commit_ms: c.lastCommitMs,
       max_commit_ms: c.maxCommitMs,
-      database_bytes: fileSize(deps.store.path),
-      wal_bytes: fileSize(`${deps.store.path}-wal`),
+      database_bytes: deps.store.fileSizes().db,
+      wal_bytes: deps.store.fileSizes().wal,
       rss_bytes: Deno.memoryUsage().rss,
       uptime_s: (now() - deps.startedAt) / 1000,
       forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.rows, lag_seconds: f.seconds })),

@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Reader } from "../lib/read.ts";
-import { Retention } from "../lib/retention.ts";
-import { Store } from "../lib/store.ts";
-import { seedReadings, tempDir, withDb } from "./_helpers.ts";
+import { Reader, Retention, Store } from "../../lib/store/mod.ts";
+import { seedReadings, tempDir, withDb } from "../_helpers/database.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
@@ -28,7 +26,7 @@ Deno.test("retention deletes readings older than the cutoff in small steps and k
   await seedReadings(path, 40 * 144 * 4, { sensors: 4, startTs: NOW - 40 * DAY, stepMs: 600_000 });
   const store = Store.open(path, { durability: "normal" });
   try {
-    const retention = new Retention(store, {
+    const retention = store.retention({
       retentionMs: 30 * DAY,
       downsampleBucketMs: 60_000,
       now: () => NOW,
@@ -52,7 +50,7 @@ Deno.test("max-db-size deletes the oldest readings until the data fits and the f
   const store = Store.open(path, { durability: "normal" });
   try {
     assert.ok(store.usage().usedBytes > 2 * max);
-    const retention = new Retention(store, { maxDbSizeBytes: max, downsampleBucketMs: 60_000, now: () => NOW });
+    const retention = store.retention({ maxDbSizeBytes: max, downsampleBucketMs: 60_000, now: () => NOW });
     drain(retention);
     assert.ok(store.usage().usedBytes <= max);
     const fileBefore = Deno.statSync(path).size + Deno.statSync(`${path}-wal`).size;
@@ -87,7 +85,7 @@ Deno.test("downsampling replaces old readings by buckets that query exactly like
   const before = hourly(path);
   const store = Store.open(path, { durability: "normal" });
   try {
-    const retention = new Retention(store, {
+    const retention = store.retention({
       downsampleAfterMs: 7 * DAY,
       downsampleBucketMs: 60_000,
       now: () => NOW,
@@ -120,7 +118,7 @@ Deno.test("a late reading older than the downsample cutoff is merged into its ex
   const store = Store.open(path, { durability: "normal" });
   try {
     store.append([{ sensor: "a", ts: t0, value: 1 }, { sensor: "a", ts: t0 + 10_000, value: 5 }]);
-    const retention = new Retention(store, { downsampleAfterMs: DAY, downsampleBucketMs: 60_000, now: () => NOW });
+    const retention = store.retention({ downsampleAfterMs: DAY, downsampleBucketMs: 60_000, now: () => NOW });
     drain(retention);
     store.append([{ sensor: "a", ts: t0 + 5_000, value: 9 }]);
     drain(retention);
@@ -142,9 +140,9 @@ Deno.test("retention also expires downsampled buckets", async () => {
   const store = Store.open(path, { durability: "normal" });
   try {
     store.append([{ sensor: "a", ts: NOW - 40 * DAY, value: 1 }, { sensor: "a", ts: NOW - 20 * DAY, value: 2 }]);
-    drain(new Retention(store, { downsampleAfterMs: DAY, downsampleBucketMs: 60_000, now: () => NOW }));
+    drain(store.retention({ downsampleAfterMs: DAY, downsampleBucketMs: 60_000, now: () => NOW }));
     assert.equal(count(path, "SELECT count(*) FROM readings_downsampled"), 2);
-    drain(new Retention(store, { retentionMs: 30 * DAY, downsampleBucketMs: 60_000, now: () => NOW }));
+    drain(store.retention({ retentionMs: 30 * DAY, downsampleBucketMs: 60_000, now: () => NOW }));
   } finally {
     store.close();
   }
@@ -157,7 +155,7 @@ Deno.test("retention is idle and cheap when nothing is old", async () => {
   await seedReadings(path, 10_000, { sensors: 2, startTs: NOW - 10_000_000 });
   const store = Store.open(path, { durability: "normal" });
   try {
-    const retention = new Retention(store, {
+    const retention = store.retention({
       retentionMs: 30 * DAY,
       maxDbSizeBytes: 1024 ** 3,
       downsampleAfterMs: 7 * DAY,
@@ -183,7 +181,7 @@ Deno.test("retention reports the forwarders whose unsent readings it deleted, an
     store.openCursor("ahead");
     store.advanceCursor("ahead", 0, 200); // has sent everything retention will delete
     const reported: string[][] = [];
-    const retention = new Retention(store, {
+    const retention = store.retention({
       retentionMs: 5 * DAY,
       downsampleBucketMs: 60_000,
       now: () => NOW,

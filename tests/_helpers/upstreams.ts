@@ -6,7 +6,8 @@
  */
 
 import { join } from "node:path";
-import { freePort, hasCommand, ServerProcess, waitFor, waitForPort } from "./_helpers.ts";
+import { freePort, ServerProcess, waitForPort } from "./network.ts";
+import { hasCommand, waitFor } from "./process.ts";
 
 /** Why a server cannot be started here, or undefined when it can. */
 export function missing(command: string, pkg: string): string | undefined {

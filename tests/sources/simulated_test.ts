@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Reading } from "../lib/store.ts";
-import { SimulatedSource } from "../lib/sources/simulated.ts";
+import type { Reading } from "../../lib/reading.ts";
+import { SimulatedSource } from "../../lib/sources/simulated.ts";
 
 function fixture(rate: number, sensors: number) {
   let now = 1_700_000_000_000;

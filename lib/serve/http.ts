@@ -7,7 +7,7 @@
  */
 
 import { timingSafeEqual } from "node:crypto";
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "../errors.ts";
 
 /** A route handler. */
 export type Handler = (request: Request, url: URL) => Response | Promise<Response>;
@@ -41,6 +41,24 @@ export function parseListen(listen: string): { hostname: string; port: number } 
 /** True for 127.0.0.0/8, ::1 and localhost. */
 export function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * The base URL for a `--listen` value: wildcard addresses are reached on loopback.
+ *
+ * @example
+ * ```ts
+ * urlForListen("0.0.0.0:8080"); // "http://127.0.0.1:8080"
+ * ```
+ */
+export function urlForListen(listen: string): string {
+  const { hostname, port } = parseListen(listen);
+  let host = hostname;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  else if (host === "::") host = "::1";
+  else if (!isLoopback(host) && host.includes(":")) host = `[${host}]`;
+  if (host === "::1") host = "[::1]";
+  return `http://${host}:${port}`;
 }
 
 /** Compares two strings in time independent of where they differ. */

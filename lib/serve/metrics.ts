@@ -6,11 +6,10 @@
  * @module
  */
 
-import type { ForwardLag } from "./forward/outbox.ts";
-import type { Histogram } from "./histogram.ts";
-import type { HealthStatus } from "./health.ts";
-import type { Pipeline } from "./pipeline.ts";
-import type { Store } from "./store.ts";
+import type { Histogram } from "../histogram.ts";
+import type { Pipeline } from "../pipeline.ts";
+import type { ForwardLag, Store } from "../store/mod.ts";
+import type { HealthStatus } from "./writer_health.ts";
 
 /** The `Content-Type` of the text format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -97,15 +96,6 @@ export interface MetricsSources {
   forwarders: readonly ForwardLag[];
 }
 
-/** Size of a file in bytes, 0 when it does not exist. */
-export function fileSize(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** Renders every edgelog metric. */
 export function renderMetrics(src: MetricsSources): string {
   const out = new Exposition();
@@ -152,9 +142,9 @@ export function renderMetrics(src: MetricsSources): string {
   out.family("edgelog_last_commit_timestamp_seconds", "gauge", "Unix time of the last commit; 0 before the first.")
     .sample(c.lastCommitAt / 1000);
 
-  out.family("edgelog_database_size_bytes", "gauge", "Size of the database file.").sample(fileSize(src.store.path));
-  out.family("edgelog_wal_size_bytes", "gauge", "Size of the write-ahead log (-wal) file.")
-    .sample(fileSize(`${src.store.path}-wal`));
+  const files = src.store.fileSizes();
+  out.family("edgelog_database_size_bytes", "gauge", "Size of the database file.").sample(files.db);
+  out.family("edgelog_wal_size_bytes", "gauge", "Size of the write-ahead log (-wal) file.").sample(files.wal);
   const checkpoints = out.family("edgelog_checkpoints_total", "counter", "WAL checkpoints by mode and result.");
   for (const [mode, counts] of Object.entries(src.store.checkpoints)) {
     for (const [result, n] of Object.entries(counts)) checkpoints.sample(n, { mode: mode.toLowerCase(), result });

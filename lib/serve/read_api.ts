@@ -5,15 +5,15 @@
  * see the last committed state and take no write lock), and in its own worker thread
  * ({@link ReadApiWorker}), so a long scan never delays the writer's commits either.
  *
- * Parsing and queries are the read side's ({@link Reader} in `lib/read.ts`), shared with the
+ * Parsing and queries are the read side's ({@link Reader} in `lib/store/`), shared with the
  * `query` subcommand, so downsampled history reads the same way in both.
  *
  * @module
  */
 
-import { ConfigError, parseDurationMs } from "./config.ts";
-import { DatabaseError } from "./errors.ts";
-import { parseTime as parseTimeExpr, Reader } from "./read.ts";
+import { ConfigError, DatabaseError } from "../errors.ts";
+import { Reader } from "../store/mod.ts";
+import { parseDurationMs, parseTime } from "../units.ts";
 
 /** Rows a raw (not downsampled) readings request returns at most. */
 export const MAX_RAW_POINTS = 100_000;
@@ -32,8 +32,8 @@ export class ReadApiError extends Error {
   }
 }
 
-/** One sensor with its newest reading. */
-export interface SensorInfo {
+/** One sensor with its newest reading, as `GET /api/v1/sensors` lists it. */
+export interface SensorSummary {
   name: string;
   unit: string | null;
   /** Newest reading's time (unix ms) and value; null when the sensor has none. */
@@ -60,8 +60,8 @@ export interface ReadingsResult {
   truncated: boolean;
 }
 
-/** Parses a duration such as `500ms`, `10s`, `5m`, `1h`, `2d` or plain milliseconds. */
-export function parseDuration(text: string, name: string): number {
+/** Parses a duration parameter such as `500ms`, `10s`, `5m`, `1h`, `2d` or plain milliseconds. */
+function durationParam(text: string, name: string): number {
   let ms = NaN;
   try {
     ms = parseDurationMs(text, "ms");
@@ -73,12 +73,12 @@ export function parseDuration(text: string, name: string): number {
 }
 
 /**
- * Parses a time: unix milliseconds, an ISO 8601 date, `now`, or a duration before now (`-1h`),
- * with the read side's rules; a bad one is a 400 naming the parameter.
+ * Parses a time parameter: unix milliseconds, an ISO 8601 date, `now`, or a duration before now
+ * (`-1h`), with the same rules as the read commands; a bad one is a 400 naming the parameter.
  */
-export function parseTime(text: string, name: string, now: number): number {
+function timeParam(text: string, name: string, now: number): number {
   try {
-    return parseTimeExpr(text, name, now);
+    return parseTime(text, name, now);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     throw new ReadApiError(`${name}: expected unix ms, an ISO 8601 time, 'now' or '-1h', got ${JSON.stringify(text)}`);
@@ -109,7 +109,7 @@ export class ReadApi {
   }
 
   /** Every sensor, by name, with its newest reading. */
-  sensors(): SensorInfo[] {
+  sensors(): SensorSummary[] {
     const reader = this.#open();
     return reader.sensors()
       .map((s) => {
@@ -124,10 +124,10 @@ export class ReadApi {
     const now = this.#now();
     const sensor = params.get("sensor");
     if (!sensor) throw new ReadApiError("sensor: required, e.g. ?sensor=temperature-1");
-    const until = params.has("until") ? parseTime(params.get("until")!, "until", now) : now;
-    const since = params.has("since") ? parseTime(params.get("since")!, "since", now) : until - DEFAULT_SPAN_MS;
+    const until = params.has("until") ? timeParam(params.get("until")!, "until", now) : now;
+    const since = params.has("since") ? timeParam(params.get("since")!, "since", now) : until - DEFAULT_SPAN_MS;
     if (since > until) throw new ReadApiError("since: must not be after until");
-    const every = params.has("every") ? parseDuration(params.get("every")!, "every") : null;
+    const every = params.has("every") ? durationParam(params.get("every")!, "every") : null;
     const limit = params.has("limit") ? Number(params.get("limit")) : MAX_RAW_POINTS;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RAW_POINTS) {
       throw new ReadApiError(`limit: expected an integer from 1 to ${MAX_RAW_POINTS}`);
@@ -264,8 +264,8 @@ export class ReadApiWorker {
   }
 
   /** See {@link ReadApi.sensors}. */
-  async sensors(): Promise<SensorInfo[]> {
-    return await this.#request({ kind: "sensors" }) as SensorInfo[];
+  async sensors(): Promise<SensorSummary[]> {
+    return await this.#request({ kind: "sensors" }) as SensorSummary[];
   }
 
   /** See {@link ReadApi.readings}. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseInvocation, type RunConfig, splitCommandLine } from "../../lib/config.ts";
+import { parseInvocation, type RunConfig } from "../../lib/config.ts";
+import { ConfigError } from "../../lib/errors.ts";
 
 function run(args: string[], env: Record<string, string> = {}, file?: unknown): RunConfig {
   const inv = parseInvocation({
@@ -59,7 +60,6 @@ Deno.test("exec settings before the command are parsed and the command is split 
     maxOutputBytes: 4096,
   });
   assert.equal(run(["--source", "exec:mode=stream x"]).sources[0].exec?.timeoutMs, 0);
-  assert.deepEqual(splitCommandLine(`a\\ b 'c d' "e\\"f" ''`), ["a b", "c d", 'e"f', ""]);
 });
 
 Deno.test("invalid sources are reported, each naming the flag", () => {

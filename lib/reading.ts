@@ -1,5 +1,5 @@
 /**
- * Readings held as columns (typed arrays) rather than one object per reading.
+ * A reading, and readings held as columns (typed arrays) rather than one object per reading.
  *
  * At hundreds of thousands of readings per second, one object per reading is most of the work of
  * the garbage collector and most of edgelog's heap: a reading that waits for its commit survives a
@@ -11,7 +11,13 @@
  * @module
  */
 
-import type { Reading } from "./store.ts";
+/** One measurement. `ts` is unix milliseconds. */
+export interface Reading {
+  sensor: string;
+  ts: number;
+  value: number;
+  unit?: string;
+}
 
 /** The sensor names (and units) a batch refers to by index; grows, never shrinks. */
 export class SensorTable {

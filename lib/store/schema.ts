@@ -1,0 +1,130 @@
+/**
+ * The database's schema, its migrations and the connection settings of the writer. The schema
+ * version is `PRAGMA user_version`; `PRAGMA application_id` marks the file as edgelog's.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { DatabaseError } from "../errors.ts";
+
+/** How hard a commit is pushed to stable storage: `full` survives power loss. */
+export type Durability = "full" | "normal";
+
+/** `PRAGMA application_id` of edgelog databases: "EDLG". */
+export const APPLICATION_ID = 0x45444c47;
+
+/** The schema, one entry per version; `PRAGMA user_version` is the index of the last applied. */
+const MIGRATIONS: readonly string[] = [
+  "", // version 0: empty database
+  `CREATE TABLE sensors(
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     unit TEXT
+   );
+   CREATE TABLE readings(
+     id INTEGER PRIMARY KEY,
+     sensor_id INTEGER NOT NULL REFERENCES sensors(id),
+     ts INTEGER NOT NULL,
+     value REAL NOT NULL
+   );
+   CREATE INDEX readings_sensor_ts ON readings(sensor_id, ts);
+   CREATE TABLE forward_cursors(
+     name TEXT PRIMARY KEY,
+     last_id INTEGER NOT NULL
+   );`,
+  // version 2: per-bucket aggregates that replace raw readings older than --downsample-after.
+  // `sum` (not avg) so that buckets merge exactly; `last` is the value at `last_ts`.
+  `CREATE TABLE readings_downsampled(
+     sensor_id INTEGER NOT NULL REFERENCES sensors(id),
+     bucket_ts INTEGER NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     sum REAL NOT NULL,
+     min REAL NOT NULL,
+     max REAL NOT NULL,
+     last_ts INTEGER NOT NULL,
+     last REAL NOT NULL,
+     PRIMARY KEY(sensor_id, bucket_ts)
+   ) WITHOUT ROWID;
+   CREATE INDEX readings_downsampled_ts ON readings_downsampled(bucket_ts);`,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length - 1;
+
+/** What a SQLite file is, as far as edgelog is concerned. */
+export type Identity =
+  /** A new or empty file: edgelog may make it its own. */
+  | { kind: "empty" }
+  /** An edgelog database of schema `version` (at most {@link SCHEMA_VERSION}). */
+  | { kind: "edgelog"; version: number };
+
+/**
+ * The one answer to "is this edgelog's database?", for the writer and every reader. Throws
+ * {@link DatabaseError} for another application's file (by `application_id`, or by tables when it
+ * has none) and for a file from a newer edgelog.
+ */
+export function identify(db: DatabaseSync, path: string): Identity {
+  const appId = Number((db.prepare("PRAGMA application_id").get() as { application_id: number }).application_id);
+  const version = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+  if (appId !== 0 && appId !== APPLICATION_ID) {
+    throw new DatabaseError(
+      `${path} belongs to another application (application_id ${appId}); it was not modified. Choose another --db.`,
+    );
+  }
+  if (appId === 0) {
+    const tables = (db.prepare(
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    ).all() as { name: string }[]).map((r) => r.name);
+    if (tables.length > 0) {
+      throw new DatabaseError(
+        `${path} is not an edgelog database (it has tables ${
+          tables.slice(0, 5).join(", ")
+        }); it was not modified. Choose another --db.`,
+      );
+    }
+    return { kind: "empty" };
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new DatabaseError(
+      `${path} was written by a newer edgelog (schema ${version}, this build knows ${SCHEMA_VERSION}); it was not modified. Upgrade edgelog.`,
+    );
+  }
+  return version === 0 ? { kind: "empty" } : { kind: "edgelog", version };
+}
+
+/** Sets the writer's pragmas: WAL, the durability's `synchronous`, checkpoint and journal limits. */
+export function configureWriter(db: DatabaseSync, path: string, durability: Durability): void {
+  const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string }).journal_mode;
+  if (mode !== "wal") {
+    throw new DatabaseError(
+      `${path}: could not switch to WAL mode (got '${mode}'); is the file or its directory read-only?`,
+    );
+  }
+  db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"};
+           PRAGMA wal_autocheckpoint = 1000;
+           PRAGMA journal_size_limit = ${64 * 1024 * 1024};
+           PRAGMA foreign_keys = OFF;
+           PRAGMA temp_store = MEMORY;`);
+  // foreign_keys is OFF on purpose (SQLite's default): enforcing it costs one lookup in `sensors`
+  // per inserted reading (measured in docs/BENCHMARKS.md) and protects nothing here. Every
+  // sensor_id the writer inserts comes from the upsert in the same transaction (or from a cache
+  // that forgets ids of rolled-back transactions), and nothing deletes sensors. The REFERENCES
+  // clause stays in the schema, and `edgelog check` verifies it with `PRAGMA foreign_key_check`.
+}
+
+/** Brings the schema to {@link SCHEMA_VERSION} in one transaction: a crash leaves the old one. */
+export function migrate(db: DatabaseSync): void {
+  const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+  if (current >= SCHEMA_VERSION) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (let v = current + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    db.exec(`PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = ${SCHEMA_VERSION};`);
+    db.exec("COMMIT");
+  } catch (e) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw e;
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The writer: one SQLite connection in WAL mode, used by exactly one edgelog at a time.
+ *
+ * `Store.open` goes through the vetted open (`open.ts`: file checks, writer lock, pragmas,
+ * migrations); `appendBatch` commits one group of readings in one transaction; the checkpoints
+ * keep the WAL bounded; `close` releases the connection and the lock. Retention runs on the same
+ * connection (`retention.ts`), between group commits.
+ *
+ * @module
+ */
+
+import type { StatementSync } from "node:sqlite";
+import { type Reading, ReadingBatch, type SensorTable } from "../reading.ts";
+import { Connection, type DbUsage } from "./_connection.ts";
+import { fileSize, walPath } from "./files.ts";
+import type { WriterLock } from "./lock.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS, openWriterConnection } from "./open.ts";
+import { Retention, type RetentionOptions } from "./retention.ts";
+import type { Durability } from "./schema.ts";
+
+/** What `PRAGMA wal_checkpoint` returned. */
+export interface CheckpointResult {
+  mode: "PASSIVE" | "TRUNCATE";
+  /** 1 when the checkpoint could not complete because a reader or writer held a lock. */
+  busy: number;
+  /** Frames in the WAL (-1 when not in WAL mode). */
+  log: number;
+  /** Frames copied back into the database file. */
+  checkpointed: number;
+}
+
+/** How the checkpoints of one mode ended, since the store was opened. */
+export interface CheckpointCounts {
+  /** Completed: every WAL frame was copied back. */
+  ok: number;
+  /** Could not copy every frame because a reader or writer held a lock (tried again later). */
+  busy: number;
+  /** Threw an error (e.g. disk full while copying back). */
+  failed: number;
+}
+
+/** Options of {@link Store.open}. */
+export interface StoreOptions {
+  durability: Durability;
+  /** How long a statement waits for a lock held by a reader's checkpoint (ms). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Rows per multi-row INSERT statement, largest first: a group of readings goes in as few native
+ * calls as these sizes allow (5000 = 4096 + 3x256 + 2x64 + 2x4). Fewer native calls is faster
+ * and leaves less garbage (figures in docs/BENCHMARKS.md). The hot statements (INSERT, BEGIN,
+ * COMMIT) run with `get()`, not `run()`: in Deno's node:sqlite `run()` builds a
+ * `{changes, lastInsertRowid}` result on every call, garbage that reaches V8's old space, while
+ * `get()` of a statement that returns no row allocates nothing. 4096 rows are 12,288
+ * parameters (SQLite allows 32,766).
+ */
+const ROWS_PER_INSERT = [4096, 1024, 256, 64, 16, 4, 1] as const;
+
+/**
+ * The writer: owns the database connection, the writer lock and the prepared statements.
+ *
+ * @example
+ * ```ts
+ * const store = Store.open("./data/edgelog.db", { durability: "full" });
+ * store.append([{ sensor: "t1", ts: Date.now(), value: 21.5, unit: "°C" }]);
+ * store.close();
+ * ```
+ */
+export class Store {
+  /** Absolute path of the database file. */
+  readonly path: string;
+  /** Version of the SQLite library linked into Deno. */
+  readonly sqliteVersion: string;
+  readonly #conn: Connection;
+  readonly #lock: WriterLock;
+  readonly #busyTimeoutMs: number;
+  /** The INSERT of `ROWS_PER_INSERT[i]` rows and its argument array, prepared on first use. */
+  readonly #inserts: { statement: StatementSync; args: number[] }[] = [];
+  readonly #upsertSensor: StatementSync;
+  readonly #sensorIds = new Map<string, number>();
+  /** Database ids by index of the last {@link SensorTable} appended from (the pipeline's). */
+  #idsTable: SensorTable | undefined;
+  #idsOfTable: (number | undefined)[] = [];
+  #closed = false;
+  /** Outcomes of {@link checkpoint} per mode, for metrics. */
+  readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
+    PASSIVE: { ok: 0, busy: 0, failed: 0 },
+    TRUNCATE: { ok: 0, busy: 0, failed: 0 },
+  };
+  /** The last checkpoint's result, null before the first. */
+  lastCheckpoint: CheckpointResult | null = null;
+
+  private constructor(path: string, conn: Connection, lock: WriterLock, busyTimeoutMs: number) {
+    this.path = path;
+    this.#conn = conn;
+    this.#lock = lock;
+    this.#busyTimeoutMs = busyTimeoutMs;
+    this.sqliteVersion = String(conn.prepare("SELECT sqlite_version() AS v").get()!.v);
+    this.#upsertSensor = conn.prepare(
+      `INSERT INTO sensors(name, unit) VALUES (?, ?)
+       ON CONFLICT(name) DO UPDATE SET unit = coalesce(sensors.unit, excluded.unit)
+       RETURNING id`,
+    );
+    for (const row of conn.prepare("SELECT id, name FROM sensors").all() as { id: number; name: string }[]) {
+      this.#sensorIds.set(row.name, row.id);
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the database at `path` for writing.
+   * Throws {@link LockedError} when another edgelog holds it and {@link DatabaseError} when the
+   * file cannot be used; in both cases the database file is left untouched.
+   */
+  static open(path: string, options: StoreOptions): Store {
+    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    const { path: abs, db, lock } = openWriterConnection(path, { durability: options.durability, busyTimeoutMs });
+    return new Store(abs, new Connection(db), lock, busyTimeoutMs);
+  }
+
+  /**
+   * Commits `readings[from..to)` in one transaction. On error nothing of the group is stored
+   * and the error is rethrown; the caller keeps the readings and retries.
+   */
+  append(readings: readonly Reading[], from = 0, to = readings.length): void {
+    const batch = new ReadingBatch(Math.max(0, to - from));
+    batch.push(readings, from, to);
+    this.appendBatch(batch);
+  }
+
+  /**
+   * Commits `batch[from..to)` in one transaction (the pipeline's path: no object per reading).
+   * On error nothing of the group is stored and the error is rethrown.
+   *
+   * @example
+   * ```ts
+   * const store = Store.open("./data/edgelog.db", { durability: "full" });
+   * store.appendBatch(ReadingBatch.of([{ sensor: "t1", ts: Date.now(), value: 21.5 }]));
+   * store.close();
+   * ```
+   */
+  appendBatch(batch: ReadingBatch, from = 0, to = batch.length): void {
+    const table = batch.sensors;
+    if (this.#idsTable !== table) {
+      this.#idsTable = table;
+      this.#idsOfTable = [];
+    }
+    const ids = this.#idsOfTable;
+    const resolved: number[] = [];
+    this.#conn.write(() => {
+      const { sensor, ts, value } = batch;
+      let i = from;
+      for (let tier = 0; tier < ROWS_PER_INSERT.length && i < to; tier++) {
+        const rows = ROWS_PER_INSERT[tier];
+        if (i + rows > to) continue;
+        const { statement, args } = this.#insert(tier);
+        for (; i + rows <= to; i += rows) {
+          for (let k = 0; k < rows; k++) {
+            const j = i + k;
+            const s = sensor[j];
+            args[3 * k] = ids[s] ?? this.#resolveSensor(table, s, resolved);
+            args[3 * k + 1] = ts[j];
+            args[3 * k + 2] = value[j];
+          }
+          statement.get(...args); // get(), not run(): see ROWS_PER_INSERT
+        }
+      }
+    }, () => {
+      // The sensors created in the rolled-back transaction do not exist.
+      for (const s of resolved) {
+        this.#sensorIds.delete(table.names[s]);
+        ids[s] = undefined;
+      }
+    });
+  }
+
+  #insert(tier: number): { statement: StatementSync; args: number[] } {
+    let insert = this.#inserts[tier];
+    if (insert === undefined) {
+      const rows = ROWS_PER_INSERT[tier];
+      const values = Array.from({ length: rows }, () => "(?,?,?)").join(",");
+      insert = this.#inserts[tier] = {
+        statement: this.#conn.db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`),
+        args: new Array(rows * 3).fill(0),
+      };
+    }
+    return insert;
+  }
+
+  /** The database id of sensor `s` of `table`, created if new (recorded in `created`). */
+  #resolveSensor(table: SensorTable, s: number, created: number[]): number {
+    const name = table.names[s];
+    let id = this.#sensorIds.get(name);
+    if (id === undefined) {
+      const row = this.#upsertSensor.get(name, table.units[s] ?? null) as { id: number };
+      id = row.id;
+      this.#sensorIds.set(name, id);
+      created.push(s);
+    }
+    this.#idsOfTable[s] = id;
+    return id;
+  }
+
+  /**
+   * The durable cursor of forwarder `name` (the last id the upstream acknowledged), created at 0
+   * (send everything in the database) the first time. Small write on the writer connection.
+   */
+  openCursor(name: string): number {
+    const row = this.#conn.prepare(
+      `INSERT INTO forward_cursors(name, last_id) VALUES (?, 0)
+       ON CONFLICT(name) DO UPDATE SET last_id = last_id RETURNING last_id`,
+    ).get(name) as { last_id: number };
+    return Number(row.last_id);
+  }
+
+  /**
+   * Moves cursor `name` from `fromId` to `toId` in its own small transaction on the writer
+   * connection (between group commits: all writes share one thread, so it never waits for the
+   * writer). Returns false when the cursor was not at `fromId` (`edgelog replay` moved it).
+   */
+  advanceCursor(name: string, fromId: number, toId: number): boolean {
+    const st = this.#conn.prepare("UPDATE forward_cursors SET last_id = ? WHERE name = ? AND last_id = ?");
+    return Number(st.run(toId, name, fromId).changes) === 1;
+  }
+
+  /**
+   * Copies the whole WAL into the database file and truncates the WAL to zero bytes. The frame
+   * counts come from a PASSIVE pass first (TRUNCATE itself reports the WAL after the reset).
+   * `maxWaitMs` bounds how long it waits for readers (default: the connection's busy timeout).
+   */
+  checkpointTruncate(maxWaitMs?: number): CheckpointResult {
+    const passive = this.checkpoint("PASSIVE");
+    if (maxWaitMs === undefined) {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    }
+    // TRUNCATE waits for readers through the busy handler; bound that wait by the caller's budget.
+    this.#conn.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(maxWaitMs))}`);
+    try {
+      const truncate = this.checkpoint("TRUNCATE");
+      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
+    } finally {
+      this.#conn.db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    }
+  }
+
+  /** Runs `PRAGMA wal_checkpoint(mode)` once and returns what SQLite reported. */
+  checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointResult {
+    let row;
+    try {
+      row = this.#conn.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as {
+        busy: number;
+        log: number;
+        checkpointed: number;
+      };
+    } catch (e) {
+      this.checkpoints[mode].failed++;
+      throw e;
+    }
+    const result = { mode, busy: Number(row.busy), log: Number(row.log), checkpointed: Number(row.checkpointed) };
+    const incomplete = result.busy !== 0 || (result.log > 0 && result.checkpointed < result.log);
+    this.checkpoints[mode][incomplete ? "busy" : "ok"]++;
+    this.lastCheckpoint = result;
+    return result;
+  }
+
+  /**
+   * Retention and downsampling on this writer's connection, in short steps between commits;
+   * call `start()` on the result.
+   */
+  retention(options: RetentionOptions): Retention {
+    return new Retention(this.#conn, options);
+  }
+
+  /** The value of a pragma on the writer's own connection (for diagnostics and tests). */
+  pragma(name: string): unknown {
+    return this.#conn.pragma(name);
+  }
+
+  /** The names of every sensor in the database. */
+  sensorNames(): string[] {
+    return [...this.#sensorIds.keys()];
+  }
+
+  /** How many pages the database file has and how many are in use (cheap: header fields). */
+  usage(): DbUsage {
+    return this.#conn.usage();
+  }
+
+  /** Sizes of the database file and its WAL, bytes. */
+  fileSizes(): { db: number; wal: number } {
+    return { db: fileSize(this.path), wal: fileSize(walPath(this.path)) };
+  }
+
+  /** Closes the connection and releases the writer lock; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } finally {
+      this.#lock.release();
+    }
+  }
+}
