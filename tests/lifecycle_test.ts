@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_RUN_CONFIG, type RunConfig } from "../lib/config.ts";
-import { runLogger, StopSignal } from "../lib/lifecycle.ts";
+import { runLogger } from "../lib/lifecycle.ts";
+import { StopSignal } from "../lib/stop_signal.ts";
+import { countReadings, integrityCheck, tempDir, walSize } from "./_helpers/database.ts";
 import { setupLogging } from "../lib/log.ts";
 import type { Emit } from "../lib/pipeline.ts";
-import type { Source } from "../lib/sources/source.ts";
-import { countReadings, integrityCheck, tempDir, walSize } from "./_helpers.ts";
+import type { Source } from "../lib/sources/mod.ts";
+import { Store, writerPid } from "../lib/store/mod.ts";
 
 const logged: Record<string, unknown>[] = [];
 setupLogging({
@@ -115,4 +117,50 @@ Deno.test("a shutdown that hangs past its deadline ends the process with exit 1 
   const waited = performance.now() - t0;
   assert.ok(waited >= 300 && waited < 5000, `the watchdog fired after the deadline (${waited} ms)`);
   assert.ok(logged.some((r) => String(r.message).includes("overran")), "the overrun is logged");
+});
+
+Deno.test("a start that fails at the forwarders closes the database and releases the lock", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const events: string[] = [];
+  const source = new ScriptedSource(events);
+  const failure = new Error("forwarders cannot start");
+  await assert.rejects(
+    runLogger(config(db, { forward: ["http://127.0.0.1:9/write"] }), new StopSignal(), {
+      version: "test",
+      createSources: () => [source],
+      startForwarding: () => {
+        throw failure;
+      },
+    }),
+    (e) => e === failure,
+  );
+  assert.deepEqual(events, [], "no source was started");
+  assert.equal(walSize(db), 0, "the connection was closed (SQLite removes the WAL when the last one closes)");
+  assert.equal(writerPid(db), undefined, "nobody holds the writer lock");
+  Store.open(db, { durability: "normal" }).close(); // the lock can be taken again in this process
+  assert.equal(integrityCheck(db), "ok");
+});
+
+Deno.test("a start that fails at a source stops the sources already started and commits what they took", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  const events: string[] = [];
+  const first = new ScriptedSource(events);
+  const broken: Source = {
+    name: "broken",
+    start() {
+      first.pump(42); // the first source took readings before the second failed
+      throw new Error("no such device");
+    },
+    stop() {},
+  };
+  await assert.rejects(
+    runLogger(config(db), new StopSignal(), { version: "test", createSources: () => [first, broken] }),
+    /no such device/,
+  );
+  assert.deepEqual(events, ["source started", "source stopped"]);
+  assert.equal(countReadings(db), 42, "the readings taken before the failure were committed");
+  assert.equal(writerPid(db), undefined);
+  assert.equal(integrityCheck(db), "ok");
 });
