@@ -14,7 +14,7 @@ import { MqttForwarder } from "./mqtt.ts";
 import { type ForwardLag, OutboxReader } from "../store/mod.ts";
 import { type ForwardTarget, parseForwardTarget } from "./target.ts";
 
-export { type ForwardTarget, ForwardTargetError, parseForwardTarget } from "./target.ts";
+export { ForwardTargetError, parseForwardTarget } from "./target.ts";
 
 /** Builds the forwarder for a parsed target. */
 function createForwarder(target: ForwardTarget, host: string): Forwarder {

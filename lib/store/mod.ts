@@ -20,13 +20,12 @@
  */
 
 export type { DbUsage } from "./_connection.ts";
-export { fileSize, walPath } from "./files.ts";
 export { writerPid } from "./lock.ts";
 export { type ForwardLag, OutboxReader, rewindCursor, type StoredReading } from "./outbox.ts";
 export { type Bucket, Reader, type ReadRange, type SensorInfo } from "./reader.ts";
 export { Retention, type RetentionCounters, type RetentionOptions, type StepOutcome } from "./retention.ts";
 export { APPLICATION_ID, type Durability, SCHEMA_VERSION } from "./schema.ts";
-export { isCorruptionError, isTransientWriteError, sqliteCode } from "./sqlite_errors.ts";
+export { isCorruptionError, isTransientWriteError } from "./sqlite_errors.ts";
 export { type CheckpointCounts, type CheckpointResult, Store, type StoreOptions } from "./writer.ts";
 
 /** Where the logger and the read commands look when no `--db` or `EDGELOG_DB` is given. */
