@@ -17,7 +17,7 @@ import { ConfigError, InvalidValue } from "./errors.ts";
 import { parseForwardTarget } from "./forward/mod.ts";
 import type { LogFormat, LogLevelName } from "./log.ts";
 import { DEFAULT_SOURCES, parseSourceList, type SourceSettings, type SourceSpec } from "./sources/mod.ts";
-import { DEFAULT_DB_PATH, type Durability } from "./store/mod.ts";
+import { DEFAULT_COMPACT_AFTER_MS, DEFAULT_DB_PATH, type Durability } from "./store/mod.ts";
 import { type DurationUnit, parseDurationMs, parseSizeBytes } from "./units.ts";
 
 /**
@@ -49,6 +49,8 @@ export interface RunConfig extends SourceSettings {
   downsampleAfterMs?: number;
   /** Width of the buckets that downsampling keeps (ms). */
   downsampleBucketMs: number;
+  /** Readings older than this move from the hot table into compressed chunks (ms). */
+  compactAfterMs: number;
 }
 
 type Parser<T> = (raw: unknown) => T;
@@ -162,7 +164,7 @@ const RUN_FIELDS: readonly Field[] = [
     key: "commitIntervalMs",
     name: "commit-interval",
     parse: duration("ms", 1, HOUR_MS),
-    help: "longest time a reading waits before its group commits, ms (default 250)",
+    help: "longest time a reading waits before its group commits: the loss window of a power cut, ms (default 2000)",
   },
   {
     key: "batchSize",
@@ -282,6 +284,12 @@ const RUN_FIELDS: readonly Field[] = [
     help: "bucket width that downsampling keeps, e.g. 1m (default 1m)",
   },
   {
+    key: "compactAfterMs",
+    name: "compact-after",
+    parse: duration("m", 1000, 30 * DAY_MS),
+    help: "move readings older than this into compressed per-sensor chunks, e.g. 10m (default 10m; docs/STORAGE.md)",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -299,7 +307,7 @@ const RUN_FIELDS: readonly Field[] = [
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   db: DEFAULT_DB_PATH,
   durability: "full",
-  commitIntervalMs: 250,
+  commitIntervalMs: 2000,
   batchSize: 5000,
   bufferSize: 50_000,
   checkpointIntervalMs: 60_000,
@@ -313,6 +321,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   maxSensors: 10_000,
   statsIntervalMs: 60_000,
   downsampleBucketMs: 60_000,
+  compactAfterMs: DEFAULT_COMPACT_AFTER_MS,
   logFormat: "auto",
   logLevel: "info",
   forward: [],

@@ -24,7 +24,7 @@ import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer, registerRoutes, type Routes } from "./serve/mod.ts";
 import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { type CheckpointResult, isCorruptionError, Retention, Store } from "./store/mod.ts";
+import { type CheckpointResult, isCorruptionError, Retention, SCHEMA_VERSION, Store } from "./store/mod.ts";
 
 /** What {@link runLogger} needs besides the config; injectable for tests. */
 export interface RunDeps {
@@ -144,6 +144,12 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     batch_size: config.batchSize,
     pid: Deno.pid,
   });
+  if (store.migratedFrom > 0 && store.migratedFrom < SCHEMA_VERSION) {
+    log.info(
+      "upgraded {db} from schema {from} to {to}: readings older than {compact_after_ms} ms move into compressed chunks in the background",
+      { db: store.path, from: store.migratedFrom, to: SCHEMA_VERSION, compact_after_ms: config.compactAfterMs },
+    );
+  }
 
   // A start that fails after a source took readings still commits them before closing.
   const pipeline = opened.adopt(createPipeline(config, store, stop), (p) => {
@@ -240,9 +246,11 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipe
   return pipeline;
 }
 
-/** Retention in short steps between group commits on the writer's connection, when configured. */
-function startRetention(config: RunConfig, store: Store): Retention | undefined {
-  if (!Retention.isEnabled(config)) return undefined;
+/**
+ * Housekeeping in short steps between group commits on the writer's connection: compaction
+ * always, retention and downsampling when configured.
+ */
+function startRetention(config: RunConfig, store: Store): Retention {
   const log = logger();
   let lastErrorAt = -Infinity;
   let lastUnsentWarningAt = -Infinity;
@@ -262,15 +270,17 @@ function startRetention(config: RunConfig, store: Store): Retention | undefined 
     },
   });
   retention.start();
-  log.info(
-    "retention on: {retention_ms} ms, max {max_db_size_bytes} bytes, downsample after {downsample_after_ms} ms",
-    {
-      retention_ms: config.retentionMs ?? null,
-      max_db_size_bytes: config.maxDbSizeBytes ?? null,
-      downsample_after_ms: config.downsampleAfterMs ?? null,
-      downsample_bucket_ms: config.downsampleBucketMs,
-    },
-  );
+  if (Retention.isEnabled(config)) {
+    log.info(
+      "retention on: {retention_ms} ms, max {max_db_size_bytes} bytes, downsample after {downsample_after_ms} ms",
+      {
+        retention_ms: config.retentionMs ?? null,
+        max_db_size_bytes: config.maxDbSizeBytes ?? null,
+        downsample_after_ms: config.downsampleAfterMs ?? null,
+        downsample_bucket_ms: config.downsampleBucketMs,
+      },
+    );
+  }
   return retention;
 }
 

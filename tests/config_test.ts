@@ -32,7 +32,7 @@ function problems(fn: () => unknown): string[] {
 Deno.test("no arguments runs the logger with the documented defaults", () => {
   assert.deepEqual(runConfig([]), DEFAULT_RUN_CONFIG);
   assert.equal(DEFAULT_RUN_CONFIG.db, "./data/edgelog.db");
-  assert.equal(DEFAULT_RUN_CONFIG.commitIntervalMs, 250);
+  assert.equal(DEFAULT_RUN_CONFIG.commitIntervalMs, 2000);
   assert.equal(DEFAULT_RUN_CONFIG.batchSize, 5000);
   assert.equal(DEFAULT_RUN_CONFIG.shutdownTimeoutMs, 8000);
 });
@@ -44,7 +44,7 @@ Deno.test("precedence is defaults < config file < environment < flags", () => {
   assert.equal(c.simRate, 300, "flag beats env and file");
   assert.equal(c.batchSize, 20, "env beats file");
   assert.equal(c.durability, "normal", "file beats default");
-  assert.equal(c.commitIntervalMs, 250, "default when nobody sets it");
+  assert.equal(c.commitIntervalMs, 2000, "default when nobody sets it");
 });
 
 Deno.test("the config file can also be named by EDGELOG_CONFIG", () => {

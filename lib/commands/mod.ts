@@ -8,6 +8,7 @@
 
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
+import { compactCommand } from "./compact.ts";
 import { exportCommand } from "./export.ts";
 import { queryCommand } from "./query.ts";
 import { sensorsCommand } from "./sensors.ts";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   statsCommand,
   checkCommand,
+  compactCommand,
   replayCommand,
   healthCommand,
 ];

@@ -28,7 +28,16 @@ export const sensorsCommand: Command = {
     const format = choiceOption(values.format, "--format", ["table", "csv", "ndjson", "json"] as const) ??
       (out.isTerminal ? "table" : "csv");
     using reader = Reader.open(values.db);
-    const rows = reader.sensors().map((s) => ({ sensor: s, ...reader.sensorSummary(s) }));
+    const summaries = reader.sensorSummaries();
+    const rows = reader.sensors().map((s) => {
+      const summary = summaries.get(s.id);
+      return {
+        sensor: s,
+        count: summary?.count ?? 0,
+        firstTs: summary?.firstTs ?? null,
+        lastTs: summary?.lastTs ?? null,
+      };
+    });
     const header = ["sensor", "unit", "count", "first", "last"];
     const cells = rows.map((r) => [r.sensor.name, r.sensor.unit, r.count, isoTime(r.firstTs), isoTime(r.lastTs)]);
     if (format === "table" || format === "csv") {

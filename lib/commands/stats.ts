@@ -4,6 +4,7 @@
  * @module
  */
 
+import { writtenBytes } from "../proc_io.ts";
 import { type ForwardLag, Reader } from "../store/mod.ts";
 import { COMMON_HELP, parseCommand } from "./_args.ts";
 import { isoTime } from "./_table.ts";
@@ -22,6 +23,8 @@ export interface DbStats {
   db: string;
   schema_version: number;
   writer_pid: number | null;
+  /** Bytes the running logger has written to storage since it started (/proc/PID/io), when readable. */
+  writer_written_bytes: number | null;
   sensors: number;
   readings: number;
   downsampled_buckets: number;
@@ -41,6 +44,7 @@ export interface DbStats {
 
 /** Collects {@link DbStats} with index lookups and one count (no table scan beyond the count). */
 export function collectStats(reader: Reader): DbStats {
+  const pid = reader.writerPid();
   const readings = reader.readingCount();
   const span = reader.timeSpan();
   const downsampled = reader.downsampledCount();
@@ -49,7 +53,8 @@ export function collectStats(reader: Reader): DbStats {
   return {
     db: reader.path,
     schema_version: reader.schemaVersion,
-    writer_pid: reader.writerPid() ?? null,
+    writer_pid: pid ?? null,
+    writer_written_bytes: pid ? writtenBytes(pid) ?? null : null,
     sensors: reader.sensors().length,
     readings,
     downsampled_buckets: downsampled.buckets,
@@ -99,7 +104,8 @@ export const statsCommand: Command = {
     console.log(
       [
         `database        ${s.db} (schema ${s.schema_version})`,
-        `logger          ${s.writer_pid === null ? "not running" : `running, pid ${s.writer_pid || "unknown"}`}`,
+        `logger          ${s.writer_pid === null ? "not running" : `running, pid ${s.writer_pid || "unknown"}`}` +
+        (s.writer_written_bytes === null ? "" : `, ${humanBytes(s.writer_written_bytes)} written since it started`),
         `sensors         ${s.sensors}`,
         `readings        ${s.readings} raw` +
         (s.downsampled_buckets ? `, ${s.downsampled_buckets} buckets holding ${s.downsampled_readings} more` : ""),

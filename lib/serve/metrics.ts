@@ -8,6 +8,7 @@
 
 import type { Histogram } from "../histogram.ts";
 import type { Pipeline } from "../pipeline.ts";
+import { writtenBytes } from "../proc_io.ts";
 import type { ForwardLag, Store } from "../store/mod.ts";
 import type { HealthStatus } from "./writer_health.ts";
 
@@ -145,6 +146,19 @@ export function renderMetrics(src: MetricsSources): string {
   const files = src.store.fileSizes();
   out.family("edgelog_database_size_bytes", "gauge", "Size of the database file.").sample(files.db);
   out.family("edgelog_wal_size_bytes", "gauge", "Size of the write-ahead log (-wal) file.").sample(files.wal);
+  const written = writtenBytes();
+  if (written !== undefined) {
+    out.family(
+      "edgelog_written_bytes_total",
+      "counter",
+      "Bytes the process caused to be written to storage (write_bytes of /proc/self/io): flash wear.",
+    ).sample(written);
+  }
+  const perReading = src.store.bytesPerReading();
+  if (perReading !== null) {
+    out.family("edgelog_stored_bytes_per_reading", "gauge", "Database pages in use per raw reading stored.")
+      .sample(perReading);
+  }
   const checkpoints = out.family("edgelog_checkpoints_total", "counter", "WAL checkpoints by mode and result.");
   for (const [mode, counts] of Object.entries(src.store.checkpoints)) {
     for (const [result, n] of Object.entries(counts)) checkpoints.sample(n, { mode: mode.toLowerCase(), result });

@@ -9,6 +9,7 @@
  */
 
 import type { Pipeline } from "../pipeline.ts";
+import { writtenBytes } from "../proc_io.ts";
 import type { ForwardLag, Store } from "../store/mod.ts";
 import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
 import type { HttpServer } from "./http.ts";
@@ -110,6 +111,8 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
       max_commit_ms: c.maxCommitMs,
       database_bytes: deps.store.fileSizes().db,
       wal_bytes: deps.store.fileSizes().wal,
+      written_bytes: writtenBytes() ?? null,
+      stored_bytes_per_reading: deps.store.bytesPerReading(),
       rss_bytes: Deno.memoryUsage().rss,
       uptime_s: (now() - deps.startedAt) / 1000,
       forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.rows, lag_seconds: f.seconds })),

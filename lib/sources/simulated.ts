@@ -1,6 +1,6 @@
 /**
  * Simulated sensors: temperature, humidity and pressure following a bounded random walk, at a
- * fixed total rate. Readings are generated in batches per tick (never one timer per reading), so
+ * fixed total rate, reported at the resolution of real sensors (0.01 °C, 0.1 %RH, 0.1 hPa). Readings are generated in batches per tick (never one timer per reading), so
  * the source keeps up with hundreds of thousands of readings per second.
  *
  * @module
@@ -43,13 +43,21 @@ interface Kind {
   max: number;
   start: number;
   step: number;
+  /**
+   * Decimal places the sensor reports: real sensors have a resolution (a SHT3x gives 0.01 °C and
+   * 0.1 %RH after conversion, a BMP280 0.1 hPa), and what is stored should look like it.
+   */
+  decimals: number;
 }
 
 const KINDS: readonly Kind[] = [
-  { name: "temperature", unit: "°C", min: -20, max: 50, start: 21, step: 0.05 },
-  { name: "humidity", unit: "%", min: 0, max: 100, start: 45, step: 0.2 },
-  { name: "pressure", unit: "hPa", min: 950, max: 1050, start: 1013, step: 0.05 },
+  { name: "temperature", unit: "°C", min: -20, max: 50, start: 21, step: 0.05, decimals: 2 },
+  { name: "humidity", unit: "%", min: 0, max: 100, start: 45, step: 0.2, decimals: 1 },
+  { name: "pressure", unit: "hPa", min: 950, max: 1050, start: 1013, step: 0.05, decimals: 1 },
 ];
+
+/** 10^decimals of each kind, for rounding a value the way a sensor's conversion does. */
+const SCALE = KINDS.map((k) => 10 ** k.decimals);
 
 /** At most this much backlog (in seconds of readings) is generated in one tick after a stall. */
 const MAX_CATCH_UP_S = 1;
@@ -66,6 +74,7 @@ export class SimulatedSource implements Source {
   readonly #sink: ColumnSink | undefined;
   readonly #names: string[];
   readonly #kinds: Kind[];
+  readonly #scales: number[];
   readonly #values: number[];
   #timer: ReturnType<typeof setInterval> | undefined;
   #emit: Emit | undefined;
@@ -88,11 +97,13 @@ export class SimulatedSource implements Source {
     this.#onSkipped = options.onSkipped ?? (() => {});
     this.#names = [];
     this.#kinds = [];
+    this.#scales = [];
     this.#values = [];
     for (let i = 0; i < options.sensors; i++) {
       const kind = KINDS[i % KINDS.length];
       this.#names.push(`${kind.name}-${Math.floor(i / KINDS.length) + 1}`);
       this.#kinds.push(kind);
+      this.#scales.push(SCALE[i % KINDS.length]);
       this.#values.push(kind.start + (this.#random() - 0.5) * 10 * kind.step);
     }
   }
@@ -157,7 +168,7 @@ export class SimulatedSource implements Source {
       this.#values[s] = v;
       sensor[at] = index[s];
       ts[at] = Math.round(from + (span * (i + 1)) / n);
-      value[at] = v;
+      value[at] = Math.round(v * this.#scales[s]) / this.#scales[s]; // the walk keeps full precision
       at++;
     }
     sink.took(n - skip);

@@ -24,6 +24,7 @@ export class Connection {
   // node:sqlite, so a full disk at COMMIT would not be recognised as transient.
   #begin: StatementSync | undefined;
   #commit: StatementSync | undefined;
+  #beginRead: StatementSync | undefined;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -59,6 +60,21 @@ export class Connection {
         } catch { /* SQLite rolls back by itself on I/O errors; the original error matters more */ }
       }
       throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` in one read transaction: every statement in it sees the same snapshot (a reader's
+   * view cannot change half-way through, e.g. while the writer compacts). Keep `fn` short.
+   */
+  read<T>(fn: () => T): T {
+    if (this.db.isTransaction) return fn();
+    this.#beginRead ??= this.db.prepare("BEGIN");
+    this.#beginRead.get();
+    try {
+      return fn();
+    } finally {
+      if (this.db.isTransaction) this.db.exec("COMMIT");
     }
   }
 

@@ -23,7 +23,13 @@ export type { DbUsage } from "./_connection.ts";
 export { writerPid } from "./lock.ts";
 export { type ForwardLag, OutboxReader, rewindCursor, type StoredReading } from "./outbox.ts";
 export { type Bucket, Reader, type ReadRange, type SensorInfo } from "./reader.ts";
-export { Retention, type RetentionCounters, type RetentionOptions, type StepOutcome } from "./retention.ts";
+export {
+  DEFAULT_COMPACT_AFTER_MS,
+  Retention,
+  type RetentionCounters,
+  type RetentionOptions,
+  type StepOutcome,
+} from "./retention.ts";
 export { APPLICATION_ID, type Durability, SCHEMA_VERSION } from "./schema.ts";
 export { isCorruptionError, isTransientWriteError } from "./sqlite_errors.ts";
 export { type CheckpointCounts, type CheckpointResult, Store, type StoreOptions } from "./writer.ts";

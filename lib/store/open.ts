@@ -25,6 +25,8 @@ export interface WriterConnection {
   path: string;
   db: DatabaseSync;
   lock: WriterLock;
+  /** The schema version the file had before this open migrated it (0: a new database). */
+  migratedFrom: number;
 }
 
 /**
@@ -59,8 +61,8 @@ export function openWriterConnection(
     else createPrivateFile(abs);
     db = new DatabaseSync(abs, { timeout: busyTimeoutMs });
     configureWriter(db, abs, options.durability);
-    migrate(db);
-    return { path: abs, db, lock };
+    const migratedFrom = migrate(db);
+    return { path: abs, db, lock, migratedFrom };
   } catch (e) {
     try {
       db?.close();
@@ -115,6 +117,8 @@ export function openReadConnection(
         `${abs} is not an edgelog database (an empty SQLite file: no logger has written to it); it was not modified`,
       );
     }
+    // Databases from before compressed chunks (schema 3) read as if they had none.
+    if (identity.version < 3) db.exec(EMPTY_CHUNKS);
     return { path: abs, db, schemaVersion: identity.version };
   } catch (e) {
     try {
@@ -123,6 +127,10 @@ export function openReadConnection(
     throw explain(e, abs, "read");
   }
 }
+
+/** An empty stand-in for the chunks table of schema 3, for reading older files without changing them. */
+const EMPTY_CHUNKS = `CREATE TEMP TABLE chunks(id INTEGER PRIMARY KEY, sensor_id INTEGER, first_ts INTEGER,
+  last_ts INTEGER, first_id INTEGER, last_id INTEGER, step_end INTEGER, count INTEGER, data BLOB)`;
 
 /** Turns what SQLite threw while opening into a DatabaseError that says what to do. */
 function explain(e: unknown, path: string, verb: "open" | "read" = "open"): Error {

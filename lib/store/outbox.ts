@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { StatementSync } from "node:sqlite";
 import { Connection } from "./_connection.ts";
+import { LogPager, maxReadingId, minReadingId } from "./chunks.ts";
 import { openReadConnection } from "./open.ts";
 
 /** One committed reading with its position in the log (exports and forwarders page by it). */
@@ -45,15 +45,12 @@ export interface ForwardLag {
  */
 export class OutboxReader {
   readonly #conn: Connection;
-  readonly #page: StatementSync;
+  readonly #pager: LogPager;
+  #sensors = new Map<number, { name: string; unit: string | null }>();
 
   private constructor(conn: Connection) {
     this.#conn = conn;
-    this.#page = conn.prepare(
-      `SELECT r.id AS id, s.name AS sensor, s.unit AS unit, r.ts AS ts, r.value AS value
-       FROM readings r JOIN sensors s ON s.id = r.sensor_id
-       WHERE r.id > ? ORDER BY r.id LIMIT ?`,
-    );
+    this.#pager = new LogPager(conn);
   }
 
   /** Opens a read-only connection to the database at `path` (which the writer already created). */
@@ -61,14 +58,31 @@ export class OutboxReader {
     return new OutboxReader(new Connection(openReadConnection(path).db));
   }
 
-  /** Up to `limit` committed readings with id greater than `afterId`, ascending. */
+  /** Up to `limit` committed readings with id greater than `afterId`, ascending (hot or compacted). */
   after(afterId: number, limit: number): StoredReading[] {
-    return this.#page.all(afterId, limit) as unknown as StoredReading[];
+    return this.#pager.page(afterId, limit).map(([id, sensorId, ts, value]) => {
+      const sensor = this.#sensor(sensorId);
+      return { id, sensor: sensor.name, unit: sensor.unit, ts, value };
+    });
+  }
+
+  #sensor(id: number): { name: string; unit: string | null } {
+    let s = this.#sensors.get(id);
+    if (s === undefined) {
+      const rows = this.#conn.prepare("SELECT id, name, unit FROM sensors").all() as {
+        id: number;
+        name: string;
+        unit: string | null;
+      }[];
+      this.#sensors = new Map(rows.map((r) => [Number(r.id), { name: r.name, unit: r.unit }]));
+      s = this.#sensors.get(id) ?? { name: `#${id}`, unit: null };
+    }
+    return s;
   }
 
   /** The lag of cursor `name` given it stands at `cursor`. */
   lag(name: string, cursor: number, nowMs: number = Date.now()): ForwardLag {
-    return lagOf(this.#conn, name, cursor, nowMs);
+    return lagOf(this.#conn, this.#pager, name, cursor, nowMs);
   }
 
   /** Closes the connection. */
@@ -78,29 +92,28 @@ export class OutboxReader {
 }
 
 /** The lag of cursor `name` at `cursor`, computed on `conn` (any connection). */
-export function lagOf(conn: Connection, name: string, cursor: number, nowMs: number): ForwardLag {
-  const bounds = conn.prepare("SELECT min(id) AS lo, max(id) AS hi FROM readings").get() as {
-    lo: number | null;
-    hi: number | null;
-  };
-  if (bounds.hi === null || bounds.hi <= cursor) return { name, cursor, rows: 0, seconds: 0 };
-  // Ids are dense (INTEGER PRIMARY KEY, rows only ever deleted from the old end), so the
-  // difference is exact without counting; rows deleted by retention before sending are excluded.
-  const rows = bounds.hi - Math.max(cursor, (bounds.lo ?? 1) - 1);
-  const oldest = conn.prepare("SELECT ts FROM readings WHERE id > ? ORDER BY id LIMIT 1").get(cursor) as
-    | { ts: number }
-    | undefined;
-  const seconds = oldest ? Math.max(0, (nowMs - oldest.ts) / 1000) : 0;
-  return { name, cursor, rows, seconds };
+function lagOf(conn: Connection, pager: LogPager, name: string, cursor: number, nowMs: number): ForwardLag {
+  return conn.read(() => {
+    const hi = maxReadingId(conn);
+    const lo = minReadingId(conn);
+    if (lo === undefined || hi <= cursor) return { name, cursor, rows: 0, seconds: 0 };
+    // Ids are dense (the writer gives them in order; rows only ever leave from the old end), so
+    // the difference is exact without counting; rows deleted by retention before sending are
+    // excluded.
+    const rows = hi - Math.max(cursor, lo - 1);
+    const oldest = pager.page(cursor, 1)[0];
+    const seconds = oldest ? Math.max(0, (nowMs - oldest[2]) / 1000) : 0;
+    return { name, cursor, rows, seconds };
+  });
 }
 
 /** The lag of every forwarder that has a cursor in the database behind `conn`. */
-export function forwardLags(conn: Connection, nowMs: number): ForwardLag[] {
+export function forwardLags(conn: Connection, pager: LogPager, nowMs: number): ForwardLag[] {
   const cursors = conn.prepare("SELECT name, last_id FROM forward_cursors ORDER BY name").all() as {
     name: string;
     last_id: number;
   }[];
-  return cursors.map((c) => lagOf(conn, c.name, Number(c.last_id), nowMs));
+  return cursors.map((c) => lagOf(conn, pager, c.name, Number(c.last_id), nowMs));
 }
 
 /**

@@ -17,6 +17,9 @@ import { Connection, type DbUsage } from "./_connection.ts";
 import { fileSize, walPath } from "./files.ts";
 import { writerPid } from "./lock.ts";
 import { openReadConnection } from "./open.ts";
+import { chunkHeader, decodeChunk } from "./chunk_codec.ts";
+import { type DownsampledRow, foldBuckets } from "./_buckets.ts";
+import { LogPager, type LogRow, maxReadingId, returnArrays, sensorReadings, sensorSegments } from "./chunks.ts";
 import { type ForwardLag, forwardLags, type StoredReading } from "./outbox.ts";
 
 /** A sensor as the reader sees it. */
@@ -48,16 +51,6 @@ export interface ReadRange {
   until?: number;
 }
 
-/** Makes `st` return rows as arrays (faster; `setReturnArrays` is missing from Deno's types). */
-function returnArrays(st: StatementSync): void {
-  (st as unknown as { setReturnArrays(enabled: boolean): void }).setReturnArrays(true);
-}
-
-/** Rows per page when iterating; each page is one short statement (one short read snapshot). */
-const PAGE_ROWS = 2_000;
-/** Buckets per statement when downsampling. */
-const BUCKETS_PER_PAGE = 1000;
-
 /**
  * A read-only connection to an edgelog database.
  *
@@ -74,11 +67,13 @@ export class Reader implements Disposable {
   /** `PRAGMA user_version` of the file. */
   readonly schemaVersion: number;
   readonly #conn: Connection;
+  readonly #pager: LogPager;
   #sensorsById = new Map<number, SensorInfo>();
 
   private constructor(path: string, conn: Connection, schemaVersion: number) {
     this.path = path;
     this.#conn = conn;
+    this.#pager = new LogPager(conn);
     this.schemaVersion = schemaVersion;
     this.reloadSensors();
   }
@@ -144,49 +139,89 @@ export class Reader implements Disposable {
     return [...matched.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Count, first and last timestamp of one sensor's raw readings (index lookups, no scan). */
-  sensorSummary(sensor: SensorInfo): { count: number; firstTs: number | null; lastTs: number | null } {
-    const row = this.#prepare(
-      `SELECT count(*) AS n, (SELECT min(ts) FROM readings WHERE sensor_id = ?1) AS first,
-              (SELECT max(ts) FROM readings WHERE sensor_id = ?1) AS last
-       FROM readings WHERE sensor_id = ?1`,
-    ).get(sensor.id) as { n: number; first: number | null; last: number | null };
-    return { count: Number(row.n), firstTs: row.first, lastTs: row.last };
+  /**
+   * Count, first and last timestamp of every sensor's raw readings (hot and compacted), by sensor
+   * id: one pass over the hot table and the chunk index, whatever the number of sensors.
+   */
+  sensorSummaries(): Map<number, { count: number; firstTs: number; lastTs: number }> {
+    const out = new Map<number, { count: number; firstTs: number; lastTs: number }>();
+    const add = (rows: { s: number; n: number; a: number; b: number }[]) => {
+      for (const r of rows) {
+        const id = Number(r.s), prev = out.get(id);
+        if (prev === undefined) out.set(id, { count: Number(r.n), firstTs: r.a, lastTs: r.b });
+        else {out.set(id, {
+            count: prev.count + Number(r.n),
+            firstTs: Math.min(prev.firstTs, r.a),
+            lastTs: Math.max(prev.lastTs, r.b),
+          });}
+      }
+    };
+    this.#conn.read(() => {
+      add(
+        this.#prepare("SELECT sensor_id AS s, count(*) AS n, min(ts) AS a, max(ts) AS b FROM readings GROUP BY 1")
+          .all() as { s: number; n: number; a: number; b: number }[],
+      );
+      add(
+        this.#prepare(
+          "SELECT sensor_id AS s, sum(count) AS n, min(first_ts) AS a, max(last_ts) AS b FROM chunks GROUP BY 1",
+        ).all() as { s: number; n: number; a: number; b: number }[],
+      );
+    });
+    return out;
   }
 
-  /** The newest raw reading of `sensor` (an index lookup), or undefined when it has none. */
+  /** Count, first and last timestamp of one sensor's raw readings. */
+  sensorSummary(sensor: SensorInfo): { count: number; firstTs: number | null; lastTs: number | null } {
+    const s = this.sensorSummaries().get(sensor.id);
+    return { count: s?.count ?? 0, firstTs: s?.firstTs ?? null, lastTs: s?.lastTs ?? null };
+  }
+
+  /** The newest raw reading of `sensor` (latest ts, then highest id), or undefined when it has none. */
   latest(sensor: SensorInfo): { ts: number; value: number } | undefined {
-    const row = this.#prepare(
-      "SELECT ts, value FROM readings WHERE sensor_id = ? ORDER BY ts DESC, id DESC LIMIT 1",
-    ).get(sensor.id) as { ts: number; value: number } | undefined;
-    return row === undefined ? undefined : { ts: Number(row.ts), value: Number(row.value) };
+    return this.latestAll().get(sensor.id);
   }
 
   /**
-   * Raw readings of `range`, per sensor in time order, paged so that no read snapshot stays
-   * open longer than one page. Memory stays constant for any number of rows.
+   * The newest raw reading of every sensor that has one, by sensor id: one pass over the hot table,
+   * and the newest chunk of each sensor.
+   */
+  latestAll(): Map<number, { ts: number; value: number }> {
+    const best = new Map<number, { id: number; ts: number; value: number }>();
+    const offer = (sensor: number, id: number, ts: number, value: number) => {
+      const b = best.get(sensor);
+      if (b === undefined || ts > b.ts || (ts === b.ts && id > b.id)) best.set(sensor, { id, ts, value });
+    };
+    const { hot, chunks } = this.#conn.read(() => ({
+      hot: this.#prepare(
+        `SELECT sensor_id AS s, id, ts, value FROM (
+           SELECT sensor_id, id, ts, value, row_number() OVER (PARTITION BY sensor_id ORDER BY ts DESC, id DESC) AS k
+           FROM readings) WHERE k = 1`,
+      ).all() as { s: number; id: number; ts: number; value: number }[],
+      chunks: this.#prepare(
+        `SELECT c.sensor_id AS s, c.data AS data FROM sensors t
+         JOIN chunks c ON c.id = (SELECT id FROM chunks WHERE sensor_id = t.id ORDER BY last_ts DESC LIMIT 1)`,
+      ).all() as { s: number; data: Uint8Array }[],
+    }));
+    for (const r of hot) offer(Number(r.s), Number(r.id), r.ts, r.value);
+    for (const r of chunks) {
+      const c = decodeChunk(r.data);
+      for (let i = 0; i < c.length; i++) offer(Number(r.s), c.ids[i], c.ts[i], c.values[i]);
+    }
+    return new Map([...best].map(([s, b]) => [s, { ts: b.ts, value: b.value }]));
+  }
+
+  /**
+   * Raw readings of `range`, per sensor in time order (hot and compacted readings merged), read
+   * in short statements. Memory holds one sensor's hot readings of the range and the chunks being
+   * merged, whatever the number of rows.
    */
   *readings(range: ReadRange, limit = Infinity): Generator<StoredReading> {
     const sensors = range.sensors ?? this.sensors();
-    // Keyset paging on (ts, id): each page starts its index range at the last timestamp seen.
-    const st = this.#prepare(
-      `SELECT id, ts, value FROM readings
-       WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts > ?2 OR id > ?4)
-       ORDER BY ts, id LIMIT ${PAGE_ROWS}`,
-    );
-    returnArrays(st);
     let left = limit;
-    const until = range.until ?? Number.MAX_SAFE_INTEGER;
     for (const sensor of sensors) {
-      let from = range.since ?? Number.MIN_SAFE_INTEGER, lastId = -1;
-      while (left > 0) {
-        const page = st.all(sensor.id, from, until, lastId) as unknown as [number, number, number][];
-        for (const [id, ts, value] of page) {
-          if (left-- <= 0) return;
-          yield { id, sensor: sensor.name, ts, value, unit: sensor.unit };
-        }
-        if (page.length < PAGE_ROWS) break;
-        [lastId, from] = page[page.length - 1];
+      for (const [id, ts, value] of sensorReadings(this.#conn, sensor.id, range.since, range.until)) {
+        if (left-- <= 0) return;
+        yield { id, sensor: sensor.name, ts, value, unit: sensor.unit };
       }
     }
   }
@@ -195,53 +230,24 @@ export class Reader implements Disposable {
    * Downsampled buckets of width `bucketMs` (aligned to the epoch) per sensor in time order,
    * with avg, min, max, count and last. Aggregates the logger already downsampled (table
    * `readings_downsampled`) are merged in, so long histories read the same way; for exact
-   * results the bucket should be a multiple of the logger's `--downsample-bucket`.
+   * results the bucket should be a multiple of the logger's `--downsample-bucket`. On equal
+   * timestamps the raw reading's value is the `last`.
    */
   *buckets(range: ReadRange, bucketMs: number, limit = Infinity): Generator<Bucket> {
     const sensors = range.sensors ?? this.sensors();
     const since = range.since ?? Number.MIN_SAFE_INTEGER, until = range.until ?? Number.MAX_SAFE_INTEGER;
-    const v2 = this.schemaVersion >= 2;
-    const parts = `SELECT ts, value AS sum, value AS mn, value AS mx, 1 AS n, ts AS last_ts
-                     FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3` +
-      (v2
-        ? ` UNION ALL
-            SELECT bucket_ts, sum, min, max, count, last_ts
-              FROM readings_downsampled WHERE sensor_id = ?1 AND bucket_ts >= ?2 AND bucket_ts < ?3`
-        : "");
-    // `last` is looked up by index after grouping: the raw reading at the bucket's latest
-    // timestamp, else the downsampled bucket holding that timestamp.
-    const last = `(SELECT value FROM readings WHERE sensor_id = ?1 AND ts = g.last_ts ORDER BY id DESC LIMIT 1)`;
-    const lastDownsampled = `(SELECT last FROM readings_downsampled
-                                WHERE sensor_id = ?1 AND bucket_ts <= g.last_ts ORDER BY bucket_ts DESC LIMIT 1)`;
-    // One window of at most BUCKETS_PER_PAGE buckets per statement; empty stretches are
-    // skipped with an index lookup.
-    const st = this.#prepare(
-      `WITH parts AS (${parts}),
-       g AS (SELECT (ts - ((ts % ?4) + ?4) % ?4) AS bucket, sum(sum) AS total, min(mn) AS mn, max(mx) AS mx,
-                    sum(n) AS n, max(last_ts) AS last_ts
-             FROM parts GROUP BY 1)
-       SELECT bucket, total / n, mn, mx, n, ${v2 ? `coalesce(${last}, ${lastDownsampled})` : last}
-       FROM g ORDER BY bucket`,
-    );
-    returnArrays(st);
-    const next = this.#prepare(
-      v2
-        ? `SELECT min(coalesce((SELECT min(ts) FROM readings WHERE sensor_id = ?1 AND ts >= ?2), ?3),
-                      coalesce((SELECT min(bucket_ts) FROM readings_downsampled WHERE sensor_id = ?1 AND bucket_ts >= ?2), ?3)) AS t`
-        : `SELECT coalesce((SELECT min(ts) FROM readings WHERE sensor_id = ?1 AND ts >= ?2), ?3) AS t`,
-    );
+    const downsampled = this.schemaVersion >= 2
+      ? returnArrays(this.#prepare(
+        `SELECT bucket_ts, sum, min, max, count, last_ts, last FROM readings_downsampled
+         WHERE sensor_id = ? AND bucket_ts >= ? AND bucket_ts < ? ORDER BY bucket_ts`,
+      ))
+      : undefined;
     let left = limit;
     for (const sensor of sensors) {
-      let from = since;
-      while (left > 0 && from < until) {
-        const to = Math.min(until, bucketStart(from, bucketMs) + Math.min(BUCKETS_PER_PAGE, left) * bucketMs);
-        const page = st.all(sensor.id, from, to, bucketMs) as unknown as number[][];
-        for (const [ts, avg, min, max, count, last] of page) {
-          if (left-- <= 0) return;
-          yield { sensor: sensor.name, ts, avg, min, max, count, last };
-        }
-        from = to;
-        if (page.length === 0) from = Number((next.get(sensor.id, to, until) as { t: number }).t);
+      const old = (downsampled?.all(sensor.id, since, until) ?? []) as unknown as DownsampledRow[];
+      for (const b of foldBuckets(sensorSegments(this.#conn, sensor.id, since, until), old, bucketMs)) {
+        if (left-- <= 0) return;
+        yield { sensor: sensor.name, ...b };
       }
     }
   }
@@ -250,27 +256,21 @@ export class Reader implements Disposable {
    * One page of readings in log order (by id) after `afterId`, optionally within a time range;
    * rows are `[id, sensor_id, ts, value]`. Exports and forwarders page with this.
    */
-  pageById(afterId: number, range: Omit<ReadRange, "sensors">, rows: number): [number, number, number, number][] {
-    const st = this.#prepare(
-      `SELECT id, sensor_id, ts, value FROM readings WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`,
-    );
-    returnArrays(st);
-    return st.all(
-      afterId,
-      range.since ?? Number.MIN_SAFE_INTEGER,
-      range.until ?? Number.MAX_SAFE_INTEGER,
-      rows,
-    ) as unknown as [number, number, number, number][];
+  pageById(afterId: number, range: Omit<ReadRange, "sensors">, rows: number): LogRow[] {
+    return this.#pager.page(afterId, rows, range.since, range.until);
   }
 
   /** The largest reading id now (0 when empty). */
   maxId(): number {
-    return Number((this.#prepare("SELECT coalesce(max(id), 0) AS m FROM readings").get() as { m: number }).m);
+    return maxReadingId(this.#conn);
   }
 
-  /** Number of raw readings (one count over the table). */
+  /** Number of raw readings, hot and compacted (a count of the hot table and of the chunk index). */
   readingCount(): number {
-    return Number((this.#prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+    return this.#conn.read(() =>
+      Number((this.#prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n) +
+      Number((this.#prepare("SELECT coalesce(sum(count), 0) AS n FROM chunks").get() as { n: number }).n)
+    );
   }
 
   /** Downsampled buckets and the raw readings they stand for. */
@@ -282,16 +282,12 @@ export class Reader implements Disposable {
     return { buckets: Number(row.n), readings: Number(row.c) };
   }
 
-  /** The oldest and newest timestamp held, raw or downsampled (index lookups per sensor). */
+  /** The oldest and newest timestamp held, raw (hot or compacted) or downsampled. */
   timeSpan(): { first: number | null; last: number | null } {
     let first: number | null = null, last: number | null = null;
-    const span = this.#prepare(
-      "SELECT (SELECT min(ts) FROM readings WHERE sensor_id = ?1) AS a, (SELECT max(ts) FROM readings WHERE sensor_id = ?1) AS b",
-    );
-    for (const s of this.sensors()) {
-      const row = span.get(s.id) as { a: number | null; b: number | null };
-      if (row.a !== null && (first === null || row.a < first)) first = row.a;
-      if (row.b !== null && (last === null || row.b > last)) last = row.b;
+    for (const s of this.sensorSummaries().values()) {
+      if (first === null || s.firstTs < first) first = s.firstTs;
+      if (last === null || s.lastTs > last) last = s.lastTs;
     }
     if (this.schemaVersion >= 2) {
       const row = this.#prepare("SELECT min(bucket_ts) AS a FROM readings_downsampled").get() as { a: number | null };
@@ -317,7 +313,7 @@ export class Reader implements Disposable {
 
   /** Every forwarder's lag (readings not yet acknowledged upstream, and the oldest one's age). */
   forwardLags(nowMs: number = Date.now()): ForwardLag[] {
-    return forwardLags(this.#conn, nowMs);
+    return forwardLags(this.#conn, this.#pager, nowMs);
   }
 
   /**
@@ -339,6 +335,30 @@ export class Reader implements Disposable {
       ...rows.slice(0, 100).map((r) => `${r.table} row ${r.rowid} refers to a missing row of ${r.parent}`),
     );
     if (rows.length > 100) problems.push(`… and ${rows.length - 100} more rows with a missing ${rows[0].parent} row`);
+    if (full) problems.push(...this.#chunkProblems());
+    return problems;
+  }
+
+  /** Chunks whose data does not decode (checksum, format) or disagrees with its index row; at most 100. */
+  #chunkProblems(): string[] {
+    const problems: string[] = [];
+    const chunks = this.#prepare("SELECT id, count, first_id, last_id, data FROM chunks ORDER BY id");
+    for (
+      const row of chunks.iterate() as Iterable<
+        { id: number; count: number; first_id: number; last_id: number; data: Uint8Array }
+      >
+    ) {
+      try {
+        const c = decodeChunk(row.data);
+        const h = chunkHeader(row.data);
+        if (c.length !== Number(row.count) || h.minId !== Number(row.first_id) || h.maxId !== Number(row.last_id)) {
+          problems.push(`chunk ${row.id}: its readings do not match its index row`);
+        }
+      } catch (e) {
+        problems.push(`chunk ${row.id}: ${(e as Error).message}`);
+      }
+      if (problems.length >= 100) break;
+    }
     return problems;
   }
 

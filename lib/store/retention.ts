@@ -1,7 +1,8 @@
 /**
- * Retention in the running logger: delete readings older than `--retention`, delete the oldest
- * while the data exceeds `--max-db-size`, and replace readings older than `--downsample-after`
- * by per-bucket aggregates.
+ * Housekeeping in the running logger: delete readings older than `--retention`, delete the
+ * oldest while the data exceeds `--max-db-size`, replace readings older than `--downsample-after`
+ * by per-bucket aggregates, and move readings older than `--compact-after` from the hot table into
+ * compressed chunks (`chunks.ts`).
  *
  * Work is done in steps on the writer's own connection (there is only one writer). A step is one
  * short transaction touching at most `rowsPerStep` rows, so a group commit waits at most one
@@ -13,6 +14,7 @@
  */
 
 import type { Connection } from "./_connection.ts";
+import { compact, minReadingId, planCompaction, rewriteChunk } from "./chunks.ts";
 
 /** Settings of {@link Retention}. */
 export interface RetentionOptions {
@@ -20,6 +22,15 @@ export interface RetentionOptions {
   maxDbSizeBytes?: number;
   downsampleAfterMs?: number;
   downsampleBucketMs: number;
+  /** Hot readings older than this move into compressed chunks (ms; default 10 minutes). */
+  compactAfterMs?: number;
+  /** Readings one compaction step moves at most (default 32768). */
+  compactMaxRows?: number;
+  /**
+   * Readings due before a compaction step runs (default 8192), so that chunks are not tiny;
+   * readings older than twice `compactAfterMs` move whatever their number.
+   */
+  compactMinRows?: number;
   /** Wall clock in unix ms; injectable for tests. */
   now?: () => number;
   /** Rows a step touches at most (default 5000). */
@@ -45,12 +56,14 @@ export interface RetentionCounters {
   evicted: number;
   /** Raw readings replaced by aggregates. */
   downsampled: number;
+  /** Readings moved from the hot table into compressed chunks. */
+  compacted: number;
   /** Steps that failed. */
   errors: number;
 }
 
 /** What one {@link Retention.step} did. */
-export type StepOutcome = "expired" | "evicted" | "downsampled" | "idle";
+export type StepOutcome = "expired" | "evicted" | "downsampled" | "compacted" | "idle";
 
 /**
  * Retention and downsampling on the writer's connection; made by `Store.retention(options)`.
@@ -71,7 +84,7 @@ export class Retention {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #sensorCursor = 0;
-  readonly counters: RetentionCounters = { expired: 0, evicted: 0, downsampled: 0, errors: 0 };
+  readonly counters: RetentionCounters = { expired: 0, evicted: 0, downsampled: 0, compacted: 0, errors: 0 };
 
   /** Use `Store.retention(options)`: retention writes on the writer's connection only. */
   constructor(conn: Connection, options: RetentionOptions) {
@@ -79,6 +92,9 @@ export class Retention {
     this.#options = {
       now: () => Date.now(),
       rowsPerStep: 5000,
+      compactAfterMs: DEFAULT_COMPACT_AFTER_MS,
+      compactMaxRows: 32_768,
+      compactMinRows: 8192,
       busyIntervalMs: 5,
       idleIntervalMs: 1000,
       onError: () => {},
@@ -87,7 +103,7 @@ export class Retention {
     };
   }
 
-  /** True when any retention setting is on. */
+  /** True when any retention setting is on (compaction always runs). */
   static isEnabled(options: Partial<RetentionOptions>): boolean {
     return options.retentionMs !== undefined || options.maxDbSizeBytes !== undefined ||
       options.downsampleAfterMs !== undefined;
@@ -95,7 +111,7 @@ export class Retention {
 
   /**
    * Does at most one short transaction of work, in order of urgency: expire, evict for size,
-   * downsample. Returns what it did ("idle" when nothing was due).
+   * downsample, compact. Returns what it did ("idle" when nothing was due).
    */
   step(): StepOutcome {
     const o = this.#options;
@@ -119,16 +135,33 @@ export class Retention {
     }
     if (o.downsampleAfterMs !== undefined) {
       const before = o.now() - o.downsampleAfterMs;
+      // Downsampling works on chunks: hot readings that old are compacted first.
+      const moved = store.compact({ cutoffTs: before, forceBeforeTs: before, maxRows: o.compactMaxRows, minRows: 1 });
+      if (moved > 0) {
+        this.counters.compacted += moved;
+        return "compacted";
+      }
       const ids = store.sensorIds();
       for (let tried = 0; tried < ids.length; tried++) {
         const id = ids[this.#sensorCursor % ids.length];
-        const range = store.nextDownsampleRange(id, before, o.downsampleBucketMs, rows);
-        if (range) {
-          this.counters.downsampled += store.downsample(id, range.fromTs, range.toTs, o.downsampleBucketMs);
+        const n = store.downsampleChunk(id, before, o.downsampleBucketMs);
+        if (n > 0) {
+          this.counters.downsampled += n;
           return "downsampled";
         }
         this.#sensorCursor = (this.#sensorCursor + 1) % ids.length;
       }
+    }
+    const now = o.now();
+    const n = store.compact({
+      cutoffTs: now - o.compactAfterMs,
+      forceBeforeTs: now - 2 * o.compactAfterMs,
+      maxRows: o.compactMaxRows,
+      minRows: o.compactMinRows,
+    });
+    if (n > 0) {
+      this.counters.compacted += n;
+      return "compacted";
     }
     return "idle";
   }
@@ -167,6 +200,12 @@ export class Retention {
   }
 }
 
+/** Default of `--compact-after`: readings stay in the hot table this long, ms. */
+export const DEFAULT_COMPACT_AFTER_MS = 10 * 60_000;
+
+/** How many of each sensor's oldest chunks an expiry step looks at for readings partly expired. */
+const STRADDLING_CHUNKS = 4;
+
 /** The statements of retention, each one short transaction on the writer's connection. */
 class RetentionSql {
   readonly #conn: Connection;
@@ -192,10 +231,17 @@ class RetentionSql {
    * had not sent yet.
    */
   forwardersBehindOldest(): string[] {
-    return (this.#conn.prepare(
-      `SELECT name FROM forward_cursors
-       WHERE last_id < (SELECT min(id) FROM readings) - 1 ORDER BY name`,
-    ).all() as { name: string }[]).map((r) => r.name);
+    const oldest = minReadingId(this.#conn);
+    if (oldest === undefined) return [];
+    return (this.#conn.prepare("SELECT name FROM forward_cursors WHERE last_id < ? ORDER BY name").all(oldest - 1) as {
+      name: string;
+    }[]).map((r) => r.name);
+  }
+
+  /** One compaction step if one is due by `policy`; returns the readings moved. */
+  compact(policy: Parameters<typeof planCompaction>[1]): number {
+    const plan = planCompaction(this.#conn, policy);
+    return plan === undefined ? 0 : compact(this.#conn, plan);
   }
 
   /**
@@ -204,15 +250,37 @@ class RetentionSql {
    * `(sensor_id, ts)` and `bucket_ts` indexes, so it costs a few index probes when nothing is old.
    */
   deleteOlderThan(cutoffTs: number, limit: number): number {
-    return this.#conn.write(() => {
-      const n = Number(
-        this.#conn.prepare(
-          `DELETE FROM readings WHERE id IN (
-           SELECT id FROM readings WHERE sensor_id IN (SELECT id FROM sensors) AND ts < ? LIMIT ?)`,
-        ).run(cutoffTs, limit).changes,
-      );
+    const conn = this.#conn;
+    return conn.write(() => {
+      let n = 0;
+      // Whole chunks whose newest reading is older than the cutoff.
+      const old = conn.prepare(
+        `SELECT id, count FROM chunks WHERE sensor_id IN (SELECT id FROM sensors) AND last_ts < ? LIMIT ?`,
+      ).all(cutoffTs, limit) as { id: number; count: number }[];
+      const drop = conn.prepare("DELETE FROM chunks WHERE id = ?");
+      for (const c of old) {
+        drop.run(c.id);
+        n += Number(c.count);
+      }
+      // Chunks partly older: the oldest few of each sensor (chunks hold one time stretch each).
+      if (n < limit) {
+        const straddling = conn.prepare(
+          `SELECT c.id FROM sensors t JOIN chunks c ON c.id IN (
+             SELECT id FROM chunks WHERE sensor_id = t.id ORDER BY last_ts LIMIT ${STRADDLING_CHUNKS})
+           WHERE c.first_ts < ?`,
+        ).all(cutoffTs) as { id: number }[];
+        for (const c of straddling) n += rewriteChunk(conn, Number(c.id), (ts) => ts >= cutoffTs);
+      }
+      // Hot readings (older than the cutoff only when they arrived late or retention is short).
+      if (n < limit && this.#oldestHotTs() < cutoffTs) {
+        n += Number(
+          conn.prepare(
+            `DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE ts < ? ORDER BY id LIMIT ?)`,
+          ).run(cutoffTs, limit - n).changes,
+        );
+      }
       const buckets = Number(
-        this.#conn.prepare(
+        conn.prepare(
           `DELETE FROM readings_downsampled WHERE (sensor_id, bucket_ts) IN (
            SELECT sensor_id, bucket_ts FROM readings_downsampled
            WHERE bucket_ts < ?1 AND bucket_ts + bucket_ms <= ?1 ORDER BY bucket_ts LIMIT ?2)`,
@@ -223,8 +291,21 @@ class RetentionSql {
   }
 
   /**
-   * Deletes the oldest `limit` rows in one short transaction: downsampled buckets first (they
-   * hold the oldest history), then raw readings in log order (by id). Returns rows deleted.
+   * The smallest timestamp among the oldest hot readings (by id): hot readings arrive in time
+   * order, so this tells cheaply whether any can be old. Readings that arrived late are caught
+   * once they are compacted.
+   */
+  #oldestHotTs(): number {
+    const row = this.#conn.prepare("SELECT min(ts) AS t FROM (SELECT ts FROM readings ORDER BY id LIMIT 64)").get() as {
+      t: number | null;
+    };
+    return row.t ?? Infinity;
+  }
+
+  /**
+   * Deletes about the oldest `limit` rows in one short transaction: downsampled buckets first
+   * (they hold the oldest history), then raw readings in log order (by id: whole chunks of the
+   * oldest compaction step, then hot readings). Returns rows deleted.
    */
   deleteOldest(limit: number): number {
     return this.#conn.write(() => {
@@ -235,6 +316,18 @@ class RetentionSql {
         ).run(limit).changes,
       );
       if (buckets > 0) return buckets;
+      let n = 0;
+      const oldest = this.#conn.prepare("SELECT id, count FROM chunks ORDER BY step_end, id LIMIT ?").all(limit) as {
+        id: number;
+        count: number;
+      }[];
+      const drop = this.#conn.prepare("DELETE FROM chunks WHERE id = ?");
+      for (const c of oldest) {
+        if (n >= limit) break;
+        drop.run(c.id);
+        n += Number(c.count);
+      }
+      if (n > 0) return n;
       return Number(
         this.#conn.prepare(
           `DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)`,
@@ -244,59 +337,54 @@ class RetentionSql {
   }
 
   /**
-   * Replaces one sensor's raw readings in `[fromTs, toTs)` by per-bucket aggregates (merged into
-   * existing buckets) in one transaction; `fromTs`/`toTs` should be bucket-aligned. Returns the
-   * number of raw readings replaced.
+   * Replaces the readings older than `beforeTs` (aligned down to `bucketMs`) of one sensor's
+   * oldest chunk by per-bucket aggregates, merged into existing buckets, in one transaction;
+   * returns the readings replaced (0 when its oldest chunk has none that old).
    */
-  downsample(sensorId: number, fromTs: number, toTs: number, bucketMs: number): number {
-    return this.#conn.write(() => {
-      this.#conn.prepare(
+  downsampleChunk(sensorId: number, beforeTs: number, bucketMs: number): number {
+    const end = beforeTs - (beforeTs % bucketMs);
+    const conn = this.#conn;
+    const oldest = conn.prepare("SELECT id, first_ts FROM chunks WHERE sensor_id = ? ORDER BY last_ts LIMIT 1").get(
+      sensorId,
+    ) as { id: number; first_ts: number } | undefined;
+    if (oldest === undefined || oldest.first_ts >= end) return 0;
+    return conn.write(() => {
+      const buckets = new Map<number, Aggregate>();
+      const n = rewriteChunk(conn, Number(oldest.id), (ts) => ts >= end, (_id, ts, value) => {
+        const start = ts - (ts % bucketMs);
+        const b = buckets.get(start);
+        if (b === undefined) buckets.set(start, { n: 1, sum: value, min: value, max: value, lastTs: ts, last: value });
+        else {
+          b.n++;
+          b.sum += value;
+          if (value < b.min) b.min = value;
+          if (value > b.max) b.max = value;
+          if (ts >= b.lastTs) [b.lastTs, b.last] = [ts, value]; // (ts, id) order: the later id wins a tie
+        }
+      });
+      const merge = conn.prepare(
         `INSERT INTO readings_downsampled(sensor_id, bucket_ts, bucket_ms, count, sum, min, max, last_ts, last)
-         SELECT ?1, g.bucket, ?4, g.n, g.total, g.mn, g.mx, g.last_ts,
-                (SELECT value FROM readings r WHERE r.sensor_id = ?1 AND r.ts = g.last_ts ORDER BY r.id DESC LIMIT 1)
-         FROM (SELECT (ts - ts % ?4) AS bucket, count(*) AS n, sum(value) AS total, min(value) AS mn,
-                      max(value) AS mx, max(ts) AS last_ts
-               FROM readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1) AS g
-         WHERE true
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(sensor_id, bucket_ts) DO UPDATE SET
            count = count + excluded.count, sum = sum + excluded.sum,
            min = min(min, excluded.min), max = max(max, excluded.max),
            last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
            last_ts = max(last_ts, excluded.last_ts)`,
-      ).run(sensorId, fromTs, toTs, bucketMs);
-      return Number(
-        this.#conn.prepare("DELETE FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?").run(
-          sensorId,
-          fromTs,
-          toTs,
-        ).changes,
       );
+      for (const [start, b] of buckets) {
+        merge.run(sensorId, start, bucketMs, b.n, b.sum, b.min, b.max, b.lastTs, b.last);
+      }
+      return n;
     });
   }
+}
 
-  /**
-   * The next stretch of one sensor's raw readings older than `beforeTs` holding about `rows`
-   * readings, as `{fromTs, toTs}` aligned to `bucketMs`; undefined when the sensor has no raw
-   * reading in a complete bucket before `beforeTs`.
-   */
-  nextDownsampleRange(
-    sensorId: number,
-    beforeTs: number,
-    bucketMs: number,
-    rows: number,
-  ): { fromTs: number; toTs: number } | undefined {
-    const end = beforeTs - (beforeTs % bucketMs);
-    const first = this.#conn.prepare("SELECT min(ts) AS t FROM readings WHERE sensor_id = ? AND ts < ?").get(
-      sensorId,
-      end,
-    ) as { t: number | null };
-    if (first.t === null) return undefined;
-    const fromTs = first.t - (first.t % bucketMs);
-    const nth = this.#conn.prepare(
-      "SELECT ts FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT 1 OFFSET ?",
-    ).get(sensorId, fromTs, end, rows) as { ts: number } | undefined;
-    let toTs = nth ? nth.ts - (nth.ts % bucketMs) : end;
-    if (toTs <= fromTs) toTs = fromTs + bucketMs; // one bucket holds more than `rows`: take it whole
-    return { fromTs, toTs };
-  }
+/** One downsampling bucket being summed up. */
+interface Aggregate {
+  n: number;
+  sum: number;
+  min: number;
+  max: number;
+  lastTs: number;
+  last: number;
 }

@@ -48,6 +48,25 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY(sensor_id, bucket_ts)
    ) WITHOUT ROWID;
    CREATE INDEX readings_downsampled_ts ON readings_downsampled(bucket_ts);`,
+  // version 3: flash-friendly storage (docs/STORAGE.md). `readings` becomes the hot, append-only
+  // table without a per-sensor index (a commit touches the last pages of one b-tree only), and
+  // readings older than --compact-after move to per-sensor compressed chunks. `step_end`: a
+  // compaction step moves every hot reading with id <= step_end, so the chunks of one step hold
+  // one contiguous stretch of the log (forwarders and exports page through it by id).
+  `DROP INDEX readings_sensor_ts;
+   CREATE TABLE chunks(
+     id INTEGER PRIMARY KEY,
+     sensor_id INTEGER NOT NULL REFERENCES sensors(id),
+     first_ts INTEGER NOT NULL,
+     last_ts INTEGER NOT NULL,
+     first_id INTEGER NOT NULL,
+     last_id INTEGER NOT NULL,
+     step_end INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     data BLOB NOT NULL
+   );
+   CREATE INDEX chunks_sensor_ts ON chunks(sensor_id, last_ts);
+   CREATE INDEX chunks_step ON chunks(step_end);`,
 ];
 
 /** The schema version this build writes. */
@@ -94,8 +113,19 @@ export function identify(db: DatabaseSync, path: string): Identity {
   return version === 0 ? { kind: "empty" } : { kind: "edgelog", version };
 }
 
+/**
+ * Page size of new databases, bytes. At low rates every commit costs whole pages (docs/STORAGE.md
+ * has the cost model and the figures this was chosen from); an existing file keeps its own.
+ */
+export const NEW_DATABASE_PAGE_SIZE = 1024;
+
 /** Sets the writer's pragmas: WAL, the durability's `synchronous`, checkpoint and journal limits. */
 export function configureWriter(db: DatabaseSync, path: string, durability: Durability): void {
+  // Only an empty file takes a page size (in WAL mode it cannot change later).
+  const pages = Number((db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count);
+  if (pages === 0) {
+    db.exec(`PRAGMA page_size = ${NEW_DATABASE_PAGE_SIZE}`);
+  }
   const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string }).journal_mode;
   if (mode !== "wal") {
     throw new DatabaseError(
@@ -114,10 +144,13 @@ export function configureWriter(db: DatabaseSync, path: string, durability: Dura
   // clause stays in the schema, and `edgelog check` verifies it with `PRAGMA foreign_key_check`.
 }
 
-/** Brings the schema to {@link SCHEMA_VERSION} in one transaction: a crash leaves the old one. */
-export function migrate(db: DatabaseSync): void {
+/**
+ * Brings the schema to {@link SCHEMA_VERSION} in one transaction: a crash leaves the old one, and
+ * the next start does it again. Returns the version the file had (0 for a new database).
+ */
+export function migrate(db: DatabaseSync): number {
   const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
-  if (current >= SCHEMA_VERSION) return;
+  if (current >= SCHEMA_VERSION) return current;
   db.exec("BEGIN IMMEDIATE");
   try {
     for (let v = current + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
@@ -127,4 +160,5 @@ export function migrate(db: DatabaseSync): void {
     if (db.isTransaction) db.exec("ROLLBACK");
     throw e;
   }
+  return current;
 }

@@ -12,6 +12,7 @@
 import type { StatementSync } from "node:sqlite";
 import { type Reading, ReadingBatch, type SensorTable } from "../reading.ts";
 import { Connection, type DbUsage } from "./_connection.ts";
+import { maxReadingId, minReadingId } from "./chunks.ts";
 import { fileSize, walPath } from "./files.ts";
 import type { WriterLock } from "./lock.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS, openWriterConnection } from "./open.ts";
@@ -52,7 +53,7 @@ export interface StoreOptions {
  * and leaves less garbage (figures in docs/BENCHMARKS.md). The hot statements (INSERT, BEGIN,
  * COMMIT) run with `get()`, not `run()`: in Deno's node:sqlite `run()` builds a
  * `{changes, lastInsertRowid}` result on every call, garbage that reaches V8's old space, while
- * `get()` of a statement that returns no row allocates nothing. 4096 rows are 12,288
+ * `get()` of a statement that returns no row allocates nothing. 4096 rows are 16,384
  * parameters (SQLite allows 32,766).
  */
 const ROWS_PER_INSERT = [4096, 1024, 256, 64, 16, 4, 1] as const;
@@ -82,7 +83,15 @@ export class Store {
   /** Database ids by index of the last {@link SensorTable} appended from (the pipeline's). */
   #idsTable: SensorTable | undefined;
   #idsOfTable: (number | undefined)[] = [];
+  /**
+   * The id the next reading gets. Ids are given by the writer, not by SQLite's max(rowid)+1:
+   * compaction empties the hot table, and an id must never be given twice (forwarders and exports
+   * page by it).
+   */
+  #nextId: number;
   #closed = false;
+  /** The schema version the file had when it was opened (0: a new database); see `migrate`. */
+  readonly migratedFrom: number;
   /** Outcomes of {@link checkpoint} per mode, for metrics. */
   readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
     PASSIVE: { ok: 0, busy: 0, failed: 0 },
@@ -91,11 +100,19 @@ export class Store {
   /** The last checkpoint's result, null before the first. */
   lastCheckpoint: CheckpointResult | null = null;
 
-  private constructor(path: string, conn: Connection, lock: WriterLock, busyTimeoutMs: number) {
+  private constructor(
+    path: string,
+    conn: Connection,
+    lock: WriterLock,
+    busyTimeoutMs: number,
+    migratedFrom: number,
+  ) {
     this.path = path;
     this.#conn = conn;
     this.#lock = lock;
     this.#busyTimeoutMs = busyTimeoutMs;
+    this.migratedFrom = migratedFrom;
+    this.#nextId = maxReadingId(conn) + 1;
     this.sqliteVersion = String(conn.prepare("SELECT sqlite_version() AS v").get()!.v);
     this.#upsertSensor = conn.prepare(
       `INSERT INTO sensors(name, unit) VALUES (?, ?)
@@ -114,8 +131,8 @@ export class Store {
    */
   static open(path: string, options: StoreOptions): Store {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    const { path: abs, db, lock } = openWriterConnection(path, { durability: options.durability, busyTimeoutMs });
-    return new Store(abs, new Connection(db), lock, busyTimeoutMs);
+    const opened = openWriterConnection(path, { durability: options.durability, busyTimeoutMs });
+    return new Store(opened.path, new Connection(opened.db), opened.lock, busyTimeoutMs, opened.migratedFrom);
   }
 
   /**
@@ -147,6 +164,7 @@ export class Store {
     }
     const ids = this.#idsOfTable;
     const resolved: number[] = [];
+    let id = this.#nextId;
     this.#conn.write(() => {
       const { sensor, ts, value } = batch;
       let i = from;
@@ -158,9 +176,10 @@ export class Store {
           for (let k = 0; k < rows; k++) {
             const j = i + k;
             const s = sensor[j];
-            args[3 * k] = ids[s] ?? this.#resolveSensor(table, s, resolved);
-            args[3 * k + 1] = ts[j];
-            args[3 * k + 2] = value[j];
+            args[4 * k] = id++;
+            args[4 * k + 1] = ids[s] ?? this.#resolveSensor(table, s, resolved);
+            args[4 * k + 2] = ts[j];
+            args[4 * k + 3] = value[j];
           }
           statement.get(...args); // get(), not run(): see ROWS_PER_INSERT
         }
@@ -172,16 +191,17 @@ export class Store {
         ids[s] = undefined;
       }
     });
+    this.#nextId = id; // only once committed: a failed group gives its ids again
   }
 
   #insert(tier: number): { statement: StatementSync; args: number[] } {
     let insert = this.#inserts[tier];
     if (insert === undefined) {
       const rows = ROWS_PER_INSERT[tier];
-      const values = Array.from({ length: rows }, () => "(?,?,?)").join(",");
+      const values = Array.from({ length: rows }, () => "(?,?,?,?)").join(",");
       insert = this.#inserts[tier] = {
-        statement: this.#conn.db.prepare(`INSERT INTO readings(sensor_id, ts, value) VALUES ${values}`),
-        args: new Array(rows * 3).fill(0),
+        statement: this.#conn.db.prepare(`INSERT INTO readings(id, sensor_id, ts, value) VALUES ${values}`),
+        args: new Array(rows * 4).fill(0),
       };
     }
     return insert;
@@ -285,6 +305,17 @@ export class Store {
   /** How many pages the database file has and how many are in use (cheap: header fields). */
   usage(): DbUsage {
     return this.#conn.usage();
+  }
+
+  /**
+   * Database pages in use per raw reading stored (hot and compacted; downsampled buckets not
+   * counted), or null when there is none. Cheap: page counts and the id range.
+   */
+  bytesPerReading(): number | null {
+    const lo = minReadingId(this.#conn);
+    if (lo === undefined) return null;
+    const readings = maxReadingId(this.#conn) - lo + 1;
+    return Math.round((this.usage().usedBytes / readings) * 10) / 10;
   }
 
   /** Sizes of the database file and its WAL, bytes. */

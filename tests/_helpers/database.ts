@@ -6,7 +6,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { Store } from "../../lib/store/mod.ts";
+import { Reader, Store } from "../../lib/store/mod.ts";
 
 /** A fresh temporary directory, removed by the returned disposer. */
 export async function tempDir(prefix = "edgelog-test-"): Promise<{ path: string } & AsyncDisposable> {
@@ -33,9 +33,10 @@ export function withDb<T>(path: string, fn: (db: DatabaseSync) => T): T {
   }
 }
 
-/** Number of rows in `readings`. */
+/** Number of raw readings stored, hot or compacted (through the real reader). */
 export function countReadings(path: string): number {
-  return withDb(path, (db) => Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n));
+  using reader = Reader.open(path);
+  return reader.readingCount();
 }
 
 /** Result of `PRAGMA integrity_check` ("ok" when healthy). */
@@ -63,15 +64,19 @@ export function walSize(dbPath: string): number {
   }
 }
 
-/** Rows of `readings` joined with their sensor, in log order. */
+/** Every raw reading with its sensor, in log order (by id), hot or compacted. */
 export function readingRows(path: string): { sensor: string; unit: string | null; ts: number; value: number }[] {
-  return withDb(
-    path,
-    (db) =>
-      db.prepare(
-        "SELECT s.name AS sensor, s.unit AS unit, r.ts AS ts, r.value AS value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id",
-      ).all().map((row) => ({ ...row })) as { sensor: string; unit: string | null; ts: number; value: number }[],
-  );
+  using reader = Reader.open(path);
+  const sensors = new Map(reader.sensors().map((s) => [s.id, s]));
+  const rows: { sensor: string; unit: string | null; ts: number; value: number }[] = [];
+  for (let page = reader.pageById(0, {}, 10_000); page.length > 0;) {
+    for (const [, sensorId, ts, value] of page) {
+      const s = sensors.get(sensorId) ?? reader.sensorById(sensorId)!;
+      rows.push({ sensor: s.name, unit: s.unit, ts, value });
+    }
+    page = reader.pageById(page.at(-1)![0], {}, 10_000);
+  }
+  return rows;
 }
 
 /** The cursor of forwarder `name` in the database at `path`, or undefined. */
@@ -86,23 +91,15 @@ export function cursorOf(path: string, name: string): number | undefined {
 
 /** The largest reading id in the database at `path` (0 when empty). */
 export function maxReadingId(path: string): number {
-  return withDb(
-    path,
-    (db) => Number((db.prepare("SELECT coalesce(max(id), 0) AS m FROM readings").get() as { m: number }).m),
-  );
+  using reader = Reader.open(path);
+  return reader.maxId();
 }
 
 /** Every reading as `sensor|ts` → value in id order, for comparing with what an upstream received. */
 export function readingsByKey(path: string): Map<string, number> {
-  return withDb(path, (db) => {
-    const map = new Map<string, number>();
-    const rows = db.prepare(
-      "SELECT s.name AS sensor, r.ts AS ts, r.value AS value FROM readings r JOIN sensors s ON s.id = r.sensor_id",
-    )
-      .all() as { sensor: string; ts: number; value: number }[];
-    for (const r of rows) map.set(`${r.sensor}|${r.ts}`, r.value);
-    return map;
-  });
+  const map = new Map<string, number>();
+  for (const r of readingRows(path)) map.set(`${r.sensor}|${r.ts}`, r.value);
+  return map;
 }
 
 /** Options of {@link seedReadings}. */
@@ -131,11 +128,49 @@ export function seedReadings(path: string, rows: number, options: SeedOptions = 
     db.exec("PRAGMA synchronous = OFF; BEGIN");
     const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
     for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
-    db.prepare(
-      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
-       INSERT INTO readings(sensor_id, ts, value)
-       SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
-    ).run(rows, sensors, startTs, stepMs);
+    if (rows > 0) {
+      db.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+         INSERT INTO readings(sensor_id, ts, value)
+         SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
+      ).run(rows, sensors, startTs, stepMs);
+    }
+    db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Creates a database as edgelog 0.1 (schema 2, before compressed chunks) wrote it, with `rows`
+ * readings generated like {@link seedReadings}: the starting point of the migration tests.
+ */
+export function createSchema2Database(path: string, rows: number, options: SeedOptions = {}): void {
+  const sensors = options.sensors ?? 10;
+  const stepMs = options.stepMs ?? 1000;
+  const startTs = options.startTs ?? Date.now() - Math.ceil(rows / sensors) * stepMs;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN;
+      CREATE TABLE sensors(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT);
+      CREATE TABLE readings(id INTEGER PRIMARY KEY, sensor_id INTEGER NOT NULL REFERENCES sensors(id),
+        ts INTEGER NOT NULL, value REAL NOT NULL);
+      CREATE INDEX readings_sensor_ts ON readings(sensor_id, ts);
+      CREATE TABLE forward_cursors(name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+      CREATE TABLE readings_downsampled(sensor_id INTEGER NOT NULL REFERENCES sensors(id), bucket_ts INTEGER NOT NULL,
+        bucket_ms INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+        last_ts INTEGER NOT NULL, last REAL NOT NULL, PRIMARY KEY(sensor_id, bucket_ts)) WITHOUT ROWID;
+      CREATE INDEX readings_downsampled_ts ON readings_downsampled(bucket_ts);
+      PRAGMA application_id = ${0x45444c47}; PRAGMA user_version = 2;`);
+    const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
+    for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
+    if (rows > 0) {
+      db.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+         INSERT INTO readings(sensor_id, ts, value)
+         SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
+      ).run(rows, sensors, startTs, stepMs);
+    }
     db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {
     db.close();

@@ -13,27 +13,32 @@ Deno.test("check passes a healthy database with exit 0, quick and full", async (
     const r = JSON.parse(stdout);
     assert.equal(r.ok, true);
     assert.equal(r.check, extra.length ? "integrity_check" : "quick_check");
-    assert.equal(r.schema_version, 2);
+    assert.equal(r.schema_version, 3);
     assert.equal(r.journal_mode, "wal");
   }
 });
+
+/** Runs SQL on `db` with the sqlite3 CLI (which allows writable_schema). */
+function sql(db: string, statement: string): void {
+  const r = new Deno.Command("sqlite3", { args: [db, statement] }).outputSync();
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+}
 
 Deno.test("check finds a damaged index with --full, exits 4 and leaves the file as it was", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "e.db");
   await seedReadings(db, 10_000, { sensors: 3 });
-  // Damage the index behind SQLite's back (with the sqlite3 CLI, which allows writable_schema):
-  // hide the index's ts column, change rows, restore the schema; the index no longer matches.
-  const sql = (statement: string) => {
-    const r = new Deno.Command("sqlite3", { args: [db, statement] }).outputSync();
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
-  };
+  assert.equal((await runOnce(["compact", "--db", db, "--all"])).code, 0);
+  // Damage the index behind SQLite's back: hide the index's last_ts column, change rows,
+  // restore the schema; the index no longer matches.
   sql(
-    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX readings_sensor_ts ON readings(sensor_id)' WHERE name = 'readings_sensor_ts';",
+    db,
+    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX chunks_sensor_ts ON chunks(sensor_id)' WHERE name = 'chunks_sensor_ts';",
   );
-  sql("UPDATE readings SET ts = ts + 1 WHERE id % 7 = 0;");
+  sql(db, "UPDATE chunks SET last_ts = last_ts + 1;");
   sql(
-    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX readings_sensor_ts ON readings(sensor_id, ts)' WHERE name = 'readings_sensor_ts'; PRAGMA wal_checkpoint(TRUNCATE);",
+    db,
+    "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX chunks_sensor_ts ON chunks(sensor_id, last_ts)' WHERE name = 'chunks_sensor_ts'; PRAGMA wal_checkpoint(TRUNCATE);",
   );
   const before = await sha256File(db);
   const { code, stdout, stderr } = await runOnce(["check", "--db", db, "--full"]);
@@ -90,4 +95,24 @@ Deno.test("check and stats read a database left with a full WAL by a SIGKILLed l
   const stats = JSON.parse((await runOnce(["stats", "--db", db, "--json"])).stdout);
   assert.equal(stats.readings, countReadings(db));
   assert.ok(stats.readings >= 2000);
+});
+
+Deno.test("check --full finds a compressed chunk whose bytes were damaged, exits 4 and names the chunk", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "e.db");
+  await seedReadings(db, 10_000, { sensors: 3 });
+  assert.equal((await runOnce(["compact", "--db", db, "--all"])).code, 0);
+  assert.equal((await runOnce(["check", "--db", db, "--full"])).code, 0, "healthy before the damage");
+  // Flip one byte in the middle of the second chunk's data.
+  sql(
+    db,
+    "UPDATE chunks SET data = substr(data, 1, 40) || x'5A' || substr(data, 42) WHERE id = 2; PRAGMA wal_checkpoint(TRUNCATE);",
+  );
+  const quick = await runOnce(["check", "--db", db, "--json"]);
+  assert.equal(quick.code, 0, "quick_check does not decode chunks");
+  const { code, stdout } = await runOnce(["check", "--db", db, "--json", "--full"]);
+  assert.equal(code, 4, stdout);
+  const result = JSON.parse(stdout);
+  assert.equal(result.problems.length, 1);
+  assert.match(result.problems[0], /^chunk 2: /);
 });

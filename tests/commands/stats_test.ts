@@ -14,13 +14,18 @@ Deno.test("stats --json reports counts, sizes, bytes per reading and the time sp
   const s = JSON.parse(stdout);
   assert.equal(s.readings, 100_000);
   assert.equal(s.sensors, 5);
-  assert.equal(s.schema_version, 2);
+  assert.equal(s.schema_version, 3);
   assert.equal(s.first_ts, start);
   assert.equal(s.last_ts, start + (100_000 / 5 - 1) * 1000);
   assert.equal(s.db_bytes, Deno.statSync(db).size);
   assert.equal(s.db_bytes, s.page_size * s.page_count);
   assert.equal(s.writer_pid, null);
   assert.ok(s.bytes_per_reading > 10 && s.bytes_per_reading < 100, String(s.bytes_per_reading));
+  // Compacted, the same readings report the same counts and span in a fraction of the bytes.
+  assert.equal((await runOnce(["compact", "--db", db, "--all"])).code, 0);
+  const c = JSON.parse((await runOnce(["stats", "--db", db, "--json"])).stdout);
+  assert.deepEqual([c.readings, c.sensors, c.first_ts, c.last_ts], [100_000, 5, s.first_ts, s.last_ts]);
+  assert.ok(c.bytes_per_reading < 6, `compacted: ${c.bytes_per_reading} bytes per reading`);
 });
 
 Deno.test("stats for humans names the database, the counts and the WAL", async () => {
@@ -29,7 +34,7 @@ Deno.test("stats for humans names the database, the counts and the WAL", async (
   await seedReadings(db, 10, { sensors: 2 });
   const { code, stdout } = await runOnce(["stats", "--db", db]);
   assert.equal(code, 0);
-  assert.match(stdout, /^database +.*e\.db \(schema 2\)$/m);
+  assert.match(stdout, /^database +.*e\.db \(schema 3\)$/m);
   assert.match(stdout, /^readings +10 raw$/m);
   assert.match(stdout, /^logger +not running$/m);
   assert.match(stdout, /^WAL file +0 B/m);

@@ -28,6 +28,10 @@ export interface Scenario {
   /** Readings to log before the outage and between steps. */
   step: number;
   rate: number;
+  /** More flags for edgelog (e.g. `--compact-after 1s`). */
+  extraArgs?: string[];
+  /** Called at the end of the outage, before the upstream comes back. */
+  beforeUpstreamReturns?: () => void;
 }
 
 function args(s: Scenario, rate: number): string[] {
@@ -42,6 +46,7 @@ function args(s: Scenario, rate: number): string[] {
     "100",
     "--forward",
     s.forward,
+    ...(s.extraArgs ?? []),
   ];
 }
 
@@ -75,6 +80,7 @@ export async function runOutageScenario(s: Scenario): Promise<void> {
       await loggedMore(p, s.db, s.step);
     }
     const atOutageEnd = maxReadingId(s.db);
+    s.beforeUpstreamReturns?.();
     await s.upstream.start(); // the outage ends
     await waitFor(
       () => (cursorOf(s.db, s.name) ?? 0) >= atOutageEnd,

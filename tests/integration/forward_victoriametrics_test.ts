@@ -2,10 +2,40 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, readingsByKey, tempDir, withDb } from "../_helpers/database.ts";
 import { waitFor } from "../_helpers/process.ts";
+import { Reader } from "../../lib/store/mod.ts";
 import { announceSkip, missing, VictoriaMetrics } from "../_helpers/upstreams.ts";
 import { runOutageScenario, sameValue } from "./_forward_scenario.ts";
 
 const skip = missing("victoria-metrics", "victoria-metrics");
+
+/** Every reading stored in `db` is in VictoriaMetrics with its value, and nothing else is. */
+async function assertAllDelivered(db: string, vm: VictoriaMetrics): Promise<void> {
+  const stored = readingsByKey(db);
+  assert.equal(stored.size, countReadings(db), "precondition: (sensor, ts) is unique in the database");
+  // Acknowledged samples become visible to the export API after VictoriaMetrics' flush.
+  let received = new Map<string, number[]>();
+  let missingKeys: string[] = [];
+  await waitFor(async () => {
+    received = await vm.samples();
+    missingKeys = [...stored.keys()].filter((k) => !received.has(k));
+    return missingKeys.length === 0;
+  }, 30_000).catch(() => {});
+  if (missingKeys.length > 0) {
+    using reader = Reader.open(db);
+    const missing = new Set(missingKeys);
+    const ids = [...reader.readings({})].filter((r) => missing.has(`${r.sensor}|${r.ts}`)).map((r) => r.id);
+    console.error(
+      `missing ids ${Math.min(...ids)}..${Math.max(...ids)} (${ids.length}), max id ${countReadings(db)}`,
+    );
+  }
+  assert.equal(missingKeys.length, 0, `missing in VictoriaMetrics: ${missingKeys.slice(0, 5).join(", ")}`);
+  for (const [key, values] of received) {
+    const want = stored.get(key);
+    assert.ok(want !== undefined, `VictoriaMetrics has ${key}, which edgelog never stored`);
+    assert.ok(values.every((v) => sameValue(v, want)), `${key}: ${values.join(", ")} but stored ${want}`);
+  }
+  assert.equal(received.size, stored.size);
+}
 
 Deno.test({
   name: "every reading reaches VictoriaMetrics across an outage with edgelog restarted by SIGTERM and SIGKILL",
@@ -25,37 +55,44 @@ Deno.test({
         step: 4000,
         rate: 4000,
       });
-      const stored = readingsByKey(db);
-      assert.equal(stored.size, countReadings(db), "precondition: (sensor, ts) is unique in the database");
-      // Acknowledged samples become visible to the export API after VictoriaMetrics' flush.
-      let received = new Map<string, number[]>();
-      let missingKeys: string[] = [];
-      await waitFor(async () => {
-        received = await vm.samples();
-        missingKeys = [...stored.keys()].filter((k) => !received.has(k));
-        return missingKeys.length === 0;
-      }, 30_000).catch(() => {});
-      if (missingKeys.length > 0) {
-        const ids = withDb(db, (d) =>
-          missingKeys.map((k) => {
-            const [sensor, ts] = k.split("|");
-            return Number(
-              (d.prepare(
-                "SELECT r.id AS id FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE s.name = ? AND r.ts = ?",
-              ).get(sensor, Number(ts)) as { id: number }).id,
-            );
-          }));
-        console.error(
-          `missing ids ${Math.min(...ids)}..${Math.max(...ids)} (${ids.length}), max id ${countReadings(db)}`,
-        );
-      }
-      assert.equal(missingKeys.length, 0, `missing in VictoriaMetrics: ${missingKeys.slice(0, 5).join(", ")}`);
-      for (const [key, values] of received) {
-        const want = stored.get(key);
-        assert.ok(want !== undefined, `VictoriaMetrics has ${key}, which edgelog never stored`);
-        assert.ok(values.every((v) => sameValue(v, want)), `${key}: ${values.join(", ")} but stored ${want}`);
-      }
-      assert.equal(received.size, stored.size);
+      await assertAllDelivered(db, vm);
+    } finally {
+      await vm.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "every reading reaches VictoriaMetrics after an outage longer than --compact-after (sent from chunks)",
+  ignore: announceSkip(skip),
+  fn: async () => {
+    await using dir = await tempDir();
+    const db = join(dir.path, "edgelog.db");
+    const vm = new VictoriaMetrics(dir.path);
+    await vm.start();
+    let compactedDuringOutage = 0;
+    try {
+      await runOutageScenario({
+        db,
+        forward: `${vm.url}/write?backoff-min=0.2&backoff-max=1&batch=2000`,
+        name: `${vm.url}/write`,
+        upstream: vm,
+        restarts: ["SIGKILL", "SIGTERM"],
+        step: 6000,
+        rate: 3000,
+        extraArgs: ["--compact-after", "1s"],
+        beforeUpstreamReturns: () => {
+          compactedDuringOutage = withDb(
+            db,
+            (d) => Number(d.prepare("SELECT coalesce(sum(count), 0) AS n FROM chunks").get()!.n),
+          );
+        },
+      });
+      assert.ok(
+        compactedDuringOutage > 6000,
+        `readings were compacted before they were sent (${compactedDuringOutage})`,
+      );
+      await assertAllDelivered(db, vm);
     } finally {
       await vm.stop();
     }

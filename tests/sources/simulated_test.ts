@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Reading } from "../../lib/reading.ts";
+import { type Reading, ReadingBatch } from "../../lib/reading.ts";
 import { SimulatedSource } from "../../lib/sources/simulated.ts";
 
 function fixture(rate: number, sensors: number) {
@@ -71,4 +71,27 @@ Deno.test("a stopped source emits nothing", () => {
   advance(1000);
   assert.equal(src.tick(), 0);
   assert.equal(got.length, 0);
+});
+
+Deno.test("simulated readings have the resolution of real sensors: 0.01 °C, 0.1 %RH, 0.1 hPa", () => {
+  const batch = new ReadingBatch(3000);
+  const source = new SimulatedSource({
+    ratePerSecond: 3000,
+    sensors: 3,
+    now: (() => {
+      let t = 1_700_000_000_000;
+      return () => (t += 1000);
+    })(),
+    sink: { buffer: batch, took: (n) => batch.length += n },
+  });
+  source.start(() => 0);
+  source.tick();
+  source.stop();
+  assert.ok(batch.length > 100);
+  const decimals = new Map<string, number>([["°C", 100], ["%", 10], ["hPa", 10]]);
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch.at(i);
+    const scale = decimals.get(r.unit!)!;
+    assert.equal(Math.round(r.value * scale) / scale, r.value, `${r.sensor} ${r.value}`);
+  }
 });

@@ -16,6 +16,7 @@
     /** name → { u, el, data: { t, v, min, max }, everyMs, unit } */
     charts: new Map(),
     lastStored: null,
+    lastWritten: null,
     lastStatusAt: 0,
     busy: false,
   };
@@ -72,6 +73,12 @@
       const rate = (s.stored - state.lastStored) / ((now - state.lastStatusAt) / 1000);
       $("stat-rate").textContent = number.format(Math.max(0, rate));
     }
+    if (s.written_bytes !== null && state.lastWritten !== null && now > state.lastStatusAt) {
+      // Flash wear follows the bytes the process writes (fsyncs included), not the readings' size.
+      const perDay = ((s.written_bytes - state.lastWritten) / ((now - state.lastStatusAt) / 1000)) * 86_400;
+      $("stat-flash").textContent = bytes(Math.max(0, perDay));
+    }
+    state.lastWritten = s.written_bytes;
     state.lastStored = s.stored;
     state.lastStatusAt = now;
     $("version").textContent = `${s.version} · SQLite ${s.sqlite_version}`;
@@ -84,6 +91,7 @@
     $("stat-errors").textContent = number.format(s.commit_errors);
     $("stat-db").textContent = bytes(s.database_bytes);
     $("stat-wal").textContent = bytes(s.wal_bytes);
+    $("stat-bpr").textContent = s.stored_bytes_per_reading === null ? "–" : s.stored_bytes_per_reading.toFixed(1);
     $("stat-rss").textContent = bytes(s.rss_bytes);
     $("stat-uptime").textContent = uptime(s.uptime_s);
     $("stat-lag").textContent = s.forwarders.length === 0

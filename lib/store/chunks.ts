@@ -1,0 +1,435 @@
+/**
+ * The cold part of the log: readings older than `--compact-after` leave the hot, append-only
+ * `readings` table for per-sensor compressed chunks (`chunks`, one BLOB each, see `chunk_codec.ts`).
+ *
+ * A compaction step moves every hot reading with an id up to `step_end` in one transaction, so a
+ * reading is in exactly one place at every moment, and the chunks of one step hold one contiguous
+ * stretch of the log: paging by id (forwarders, exports) reads the steps in order, then the hot
+ * table. Per-sensor time ranges (queries, the read API) merge the sensor's chunks with its hot
+ * readings in (ts, id) order, decoding a chunk only when the merge reaches it.
+ *
+ * @module
+ */
+
+import type { StatementSync } from "node:sqlite";
+import type { Connection } from "./_connection.ts";
+import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
+
+/** One reading of the log: `[id, sensorId, ts, value]`. */
+export type LogRow = [id: number, sensorId: number, ts: number, value: number];
+
+/** Makes `st` return rows as arrays (faster; `setReturnArrays` is missing from Deno's types). */
+export function returnArrays(st: StatementSync): StatementSync {
+  (st as unknown as { setReturnArrays(enabled: boolean): void }).setReturnArrays(true);
+  return st;
+}
+
+const NO_MIN = Number.MIN_SAFE_INTEGER;
+const NO_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The largest reading id in the database, hot or compacted (0 when there is none). */
+export function maxReadingId(conn: Connection): number {
+  const hot = conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null };
+  const cold = conn.prepare("SELECT max(step_end) AS m FROM chunks").get() as { m: number | null };
+  return Math.max(Number(hot.m ?? 0), Number(cold.m ?? 0));
+}
+
+/** The smallest reading id still stored, hot or compacted; undefined when there is none. */
+export function minReadingId(conn: Connection): number | undefined {
+  const cold = conn.prepare(
+    "SELECT min(first_id) AS m FROM chunks WHERE step_end = (SELECT min(step_end) FROM chunks)",
+  ).get() as { m: number | null };
+  if (cold.m !== null) return Number(cold.m);
+  const hot = conn.prepare("SELECT min(id) AS m FROM readings").get() as { m: number | null };
+  return hot.m === null ? undefined : Number(hot.m);
+}
+
+/** A stretch of hot readings, by id, that a compaction step moves. */
+export interface CompactionPlan {
+  /** The oldest hot reading's id. */
+  lo: number;
+  /** The last id moved. */
+  hi: number;
+}
+
+/** When hot readings move to chunks. */
+export interface CompactionPolicy {
+  /** Readings with `ts` before this (unix ms) may move. */
+  cutoffTs: number;
+  /** At most this many readings per step (the step is one transaction between group commits). */
+  maxRows: number;
+  /** Wait until this many readings are due, so that chunks are not tiny … */
+  minRows: number;
+  /** … unless the oldest hot reading is older than this (unix ms): then move what is due. */
+  forceBeforeTs: number;
+}
+
+/**
+ * The next stretch of hot readings to compact, or undefined when nothing is due. Readings move in
+ * log order, so the stretch starts at the oldest hot id and ends at the last id whose reading is
+ * older than the cutoff (found by binary search on the rowid; timestamps out of order only make
+ * a reading move a little earlier or later, never twice).
+ */
+export function planCompaction(conn: Connection, policy: CompactionPolicy): CompactionPlan | undefined {
+  const oldest = conn.prepare("SELECT id, ts FROM readings ORDER BY id LIMIT 1").get() as
+    | { id: number; ts: number }
+    | undefined;
+  if (oldest === undefined || oldest.ts >= policy.cutoffTs) return undefined;
+  const lo = Number(oldest.id);
+  const newest = Number((conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number }).m);
+  const tsFrom = conn.prepare("SELECT id, ts FROM readings WHERE id >= ? ORDER BY id LIMIT 1");
+  let a = lo, b = Math.min(newest, lo + policy.maxRows - 1);
+  while (a < b) {
+    const mid = Math.ceil((a + b) / 2);
+    const row = tsFrom.get(mid) as { id: number; ts: number };
+    if (row.ts < policy.cutoffTs) a = mid;
+    else b = mid - 1;
+  }
+  const hi = a;
+  if (hi - lo + 1 < policy.minRows && oldest.ts >= policy.forceBeforeTs) return undefined;
+  return { lo, hi };
+}
+
+/**
+ * Moves the hot readings with `lo <= id <= hi` (`lo` the oldest hot id) into one chunk per sensor,
+ * each sorted by (ts, id), in one transaction; returns the number of readings moved.
+ */
+export function compact(conn: Connection, plan: CompactionPlan): number {
+  return conn.write(() => {
+    const rows = returnArrays(
+      conn.prepare("SELECT id, sensor_id, ts, value FROM readings WHERE id >= ? AND id <= ? ORDER BY id"),
+    ).all(plan.lo, plan.hi) as unknown as LogRow[];
+    const bySensor = new Map<number, number[]>();
+    for (let i = 0; i < rows.length; i++) {
+      const s = rows[i][1];
+      let list = bySensor.get(s);
+      if (list === undefined) bySensor.set(s, list = []);
+      list.push(i);
+    }
+    const insert = conn.prepare(
+      `INSERT INTO chunks(sensor_id, step_end, first_ts, last_ts, first_id, last_id, count, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const [sensorId, list] of bySensor) {
+      list.sort((x, y) => rows[x][2] - rows[y][2] || rows[x][0] - rows[y][0]);
+      insert.run(sensorId, plan.hi, ...chunkColumns(list.map((i) => rows[i])));
+    }
+    conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
+    return rows.length;
+  });
+}
+
+/**
+ * The columns of a chunk row holding `rows` (one sensor's, sorted by ts then id):
+ * `[first_ts, last_ts, first_id, last_id, count, data]`.
+ */
+function chunkColumns(rows: readonly LogRow[]): [number, number, number, number, number, Uint8Array] {
+  const n = rows.length;
+  const ids = new Float64Array(n), ts = new Float64Array(n), values = new Float64Array(n);
+  let minTs = Infinity, maxTs = -Infinity, minId = Infinity, maxId = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const [id, , t, v] = rows[i];
+    ids[i] = id;
+    ts[i] = t;
+    values[i] = v;
+    if (t < minTs) minTs = t;
+    if (t > maxTs) maxTs = t;
+    if (id < minId) minId = id;
+    if (id > maxId) maxId = id;
+  }
+  return [minTs, maxTs, minId, maxId, n, encodeChunk(ids, ts, values, n)];
+}
+
+/** A chunk's readings, decoded. */
+interface Columns {
+  ids: Float64Array;
+  ts: Float64Array;
+  values: Float64Array;
+  length: number;
+}
+
+function decode(data: Uint8Array): Columns {
+  const d = decodeChunk(data);
+  return { ids: d.ids, ts: d.ts, values: d.values, length: d.length };
+}
+
+/**
+ * Rewrites chunk `chunkId` keeping only the readings for which `keep(ts)` holds (deleting the row
+ * when none is left), and hands the others to `dropped`. Returns how many were dropped. Runs
+ * inside the caller's write transaction.
+ */
+export function rewriteChunk(
+  conn: Connection,
+  chunkId: number,
+  keep: (ts: number) => boolean,
+  dropped?: (id: number, ts: number, value: number) => void,
+): number {
+  const row = conn.prepare("SELECT sensor_id, data FROM chunks WHERE id = ?").get(chunkId) as
+    | { sensor_id: number; data: Uint8Array }
+    | undefined;
+  if (row === undefined) return 0;
+  const c = decode(row.data);
+  const kept: LogRow[] = [];
+  let n = 0;
+  for (let i = 0; i < c.length; i++) {
+    if (keep(c.ts[i])) kept.push([c.ids[i], row.sensor_id, c.ts[i], c.values[i]]);
+    else {
+      dropped?.(c.ids[i], c.ts[i], c.values[i]);
+      n++;
+    }
+  }
+  if (n === 0) return 0;
+  if (kept.length === 0) conn.prepare("DELETE FROM chunks WHERE id = ?").run(chunkId);
+  else {
+    conn.prepare(
+      "UPDATE chunks SET first_ts = ?, last_ts = ?, first_id = ?, last_id = ?, count = ?, data = ? WHERE id = ?",
+    ).run(...chunkColumns(kept), chunkId);
+  }
+  return n;
+}
+
+/** One compaction step's readings in id order, decoded (the pager keeps the last one). */
+interface Step {
+  stepEnd: number;
+  ids: Float64Array;
+  sensors: Float64Array;
+  ts: Float64Array;
+  values: Float64Array;
+}
+
+/**
+ * Pages through the log in id order, compacted steps first, then the hot table. Each page is read
+ * in one snapshot, so a compaction between pages never hides or repeats a reading.
+ */
+export class LogPager {
+  readonly #conn: Connection;
+  #step: Step | undefined;
+
+  constructor(conn: Connection) {
+    this.#conn = conn;
+  }
+
+  /** Up to `limit` readings with id greater than `afterId` and `since <= ts < until`, ascending ids. */
+  page(afterId: number, limit: number, since = NO_MIN, until = NO_MAX): LogRow[] {
+    const conn = this.#conn;
+    return conn.read(() => {
+      const out: LogRow[] = [];
+      let cursor = afterId;
+      const nextStep = conn.prepare("SELECT min(step_end) AS r FROM chunks WHERE step_end > ?");
+      while (out.length < limit) {
+        const r = (nextStep.get(cursor) as { r: number | null }).r;
+        if (r === null) break;
+        const step = this.#load(Number(r), since, until);
+        let i = lowerBound(step.ids, cursor);
+        for (; i < step.ids.length && out.length < limit; i++) {
+          const t = step.ts[i];
+          if (t >= since && t < until) out.push([step.ids[i], step.sensors[i], t, step.values[i]]);
+        }
+        if (i < step.ids.length) return out;
+        cursor = Number(r);
+      }
+      if (out.length < limit) {
+        const hot = returnArrays(conn.prepare(
+          "SELECT id, sensor_id, ts, value FROM readings WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?",
+        )).all(cursor, since, until, limit - out.length) as unknown as LogRow[];
+        for (const row of hot) out.push(row);
+      }
+      return out;
+    });
+  }
+
+  /** The readings of step `stepEnd` in id order, from the cache or decoded (skipping chunks out of range). */
+  #load(stepEnd: number, since: number, until: number): Step {
+    if (this.#step?.stepEnd === stepEnd) return this.#step;
+    const chunks = this.#conn.prepare(
+      "SELECT sensor_id, first_ts, last_ts, data FROM chunks WHERE step_end = ?",
+    ).all(stepEnd) as { sensor_id: number; first_ts: number; last_ts: number; data: Uint8Array }[];
+    const parts: { sensor: number; c: Columns }[] = [];
+    let total = 0;
+    for (const chunk of chunks) {
+      if (chunk.last_ts < since || chunk.first_ts >= until) continue;
+      const c = decode(chunk.data);
+      parts.push({ sensor: Number(chunk.sensor_id), c });
+      total += c.length;
+    }
+    const order = new Uint32Array(total);
+    const ids = new Float64Array(total), sensors = new Float64Array(total);
+    const ts = new Float64Array(total), values = new Float64Array(total);
+    let k = 0;
+    for (const { sensor, c } of parts) {
+      for (let i = 0; i < c.length; i++, k++) {
+        ids[k] = c.ids[i];
+        sensors[k] = sensor;
+        ts[k] = c.ts[i];
+        values[k] = c.values[i];
+        order[k] = k;
+      }
+    }
+    order.sort((x, y) => ids[x] - ids[y]);
+    const step: Step = {
+      stepEnd,
+      ids: new Float64Array(total),
+      sensors: new Float64Array(total),
+      ts: new Float64Array(total),
+      values: new Float64Array(total),
+    };
+    for (let i = 0; i < total; i++) {
+      const j = order[i];
+      step.ids[i] = ids[j];
+      step.sensors[i] = sensors[j];
+      step.ts[i] = ts[j];
+      step.values[i] = values[j];
+    }
+    // A step decoded for one time range is not complete for another: cache only unfiltered ones.
+    if (since === NO_MIN && until === NO_MAX) this.#step = step;
+    return step;
+  }
+}
+
+/** The first index whose value is greater than `x` in ascending `xs`. */
+function lowerBound(xs: Float64Array, x: number): number {
+  let a = 0, b = xs.length;
+  while (a < b) {
+    const m = (a + b) >>> 1;
+    if (xs[m] <= x) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
+/** A sorted run of one sensor's readings being merged. */
+interface Run {
+  ids: ArrayLike<number>;
+  ts: ArrayLike<number>;
+  values: ArrayLike<number>;
+  pos: number;
+  end: number;
+}
+
+/** Readings `from..to-1` of the columns, in (ts, id) order: what the merge hands out at once. */
+export interface Segment {
+  ids: ArrayLike<number>;
+  ts: ArrayLike<number>;
+  values: ArrayLike<number>;
+  from: number;
+  to: number;
+}
+
+const before = (a: Run, b: Run) =>
+  a.ts[a.pos] < b.ts[b.pos] || (a.ts[a.pos] === b.ts[b.pos] && a.ids[a.pos] < b.ids[b.pos]);
+
+/**
+ * One sensor's readings with `since <= ts < until`, in (ts, id) order, as segments of decoded
+ * columns: its chunks and its hot readings merged, a chunk decoded only when the merge reaches its
+ * first timestamp. The list of chunks and the hot readings are read in one snapshot; memory holds
+ * the hot readings of the range and the chunks that overlap in time (usually one).
+ */
+export function* sensorSegments(
+  conn: Connection,
+  sensorId: number,
+  since = NO_MIN,
+  until = NO_MAX,
+): Generator<Segment> {
+  const { chunks, hot } = conn.read(() => ({
+    chunks: conn.prepare(
+      `SELECT id, first_ts FROM chunks WHERE sensor_id = ? AND last_ts >= ? AND first_ts < ?
+       ORDER BY first_ts, id`,
+    ).all(sensorId, since, until) as { id: number; first_ts: number }[],
+    hot: returnArrays(conn.prepare(
+      "SELECT id, ts, value FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY ts, id",
+    )).all(sensorId, since, until) as unknown as [number, number, number][],
+  }));
+  const heap: Run[] = [];
+  if (hot.length > 0) {
+    const n = hot.length;
+    const run: Run = { ids: new Float64Array(n), ts: new Float64Array(n), values: new Float64Array(n), pos: 0, end: n };
+    for (let i = 0; i < n; i++) {
+      (run.ids as Float64Array)[i] = hot[i][0];
+      (run.ts as Float64Array)[i] = hot[i][1];
+      (run.values as Float64Array)[i] = hot[i][2];
+    }
+    heap.push(run);
+  }
+  const data = conn.prepare("SELECT data FROM chunks WHERE id = ?");
+  let next = 0;
+  while (true) {
+    while (next < chunks.length && (heap.length === 0 || chunks[next].first_ts <= heap[0].ts[heap[0].pos])) {
+      const row = data.get(chunks[next++].id) as { data: Uint8Array } | undefined;
+      if (row === undefined) continue; // deleted by retention since the snapshot
+      const run = inRange(decode(row.data), since, until);
+      if (run) heapPush(heap, run);
+    }
+    if (heap.length === 0) return;
+    // The smallest run hands out everything before the next chunk starts and before any other
+    // run's head: usually a whole chunk at once.
+    const top = heap[0];
+    const nextFirst = next < chunks.length ? chunks[next].first_ts : Infinity;
+    let other: Run | undefined = heap[1];
+    if (heap.length > 2 && before(heap[2], heap[1])) other = heap[2];
+    let end = top.pos + 1;
+    if (other === undefined) {
+      while (end < top.end && top.ts[end] < nextFirst) end++;
+    } else {
+      const ots = other.ts[other.pos], oid = other.ids[other.pos];
+      while (
+        end < top.end && top.ts[end] < nextFirst &&
+        (top.ts[end] < ots || (top.ts[end] === ots && top.ids[end] < oid))
+      ) end++;
+    }
+    yield { ids: top.ids, ts: top.ts, values: top.values, from: top.pos, to: end };
+    top.pos = end;
+    if (top.pos === top.end) heapPop(heap);
+    else siftDown(heap, 0);
+  }
+}
+
+/** {@link sensorSegments} one reading at a time, as `[id, ts, value]`. */
+export function* sensorReadings(
+  conn: Connection,
+  sensorId: number,
+  since = NO_MIN,
+  until = NO_MAX,
+): Generator<[id: number, ts: number, value: number]> {
+  for (const seg of sensorSegments(conn, sensorId, since, until)) {
+    for (let i = seg.from; i < seg.to; i++) yield [seg.ids[i], seg.ts[i], seg.values[i]];
+  }
+}
+
+/** The part of a decoded chunk (sorted by ts, id) inside `[since, until)`, or undefined when empty. */
+function inRange(c: Columns, since: number, until: number): Run | undefined {
+  let pos = 0, end = c.length;
+  while (pos < end && c.ts[pos] < since) pos++;
+  while (end > pos && c.ts[end - 1] >= until) end--;
+  return pos < end ? { ids: c.ids, ts: c.ts, values: c.values, pos, end } : undefined;
+}
+
+function heapPush(heap: Run[], run: Run): void {
+  heap.push(run);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(heap[i], heap[parent])) break;
+    [heap[i], heap[parent]] = [heap[parent], heap[i]];
+    i = parent;
+  }
+}
+
+function heapPop(heap: Run[]): void {
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    heap[0] = last;
+    siftDown(heap, 0);
+  }
+}
+
+function siftDown(heap: Run[], i: number): void {
+  for (;;) {
+    const l = 2 * i + 1, r = l + 1;
+    let m = i;
+    if (l < heap.length && before(heap[l], heap[m])) m = l;
+    if (r < heap.length && before(heap[r], heap[m])) m = r;
+    if (m === i) return;
+    [heap[i], heap[m]] = [heap[m], heap[i]];
+    i = m;
+  }
+}

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Reading } from "../../lib/reading.ts";
+import { OutboxReader, Reader, Store } from "../../lib/store/mod.ts";
+import { tempDir, withDb } from "../_helpers/database.ts";
+import { seededRandom } from "../_helpers/fuzz.ts";
+
+const NOW = Date.UTC(2026, 5, 1);
+const SEED = Number(Deno.env.get("EDGELOG_CHUNKS_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+
+/** Random readings as real logs have them: several sensors, quantised and odd values, ties, gaps, late arrivals. */
+function randomReadings(random: () => number, n: number): Reading[] {
+  const specials = [0, -0, 1e-300, -1e-300, 5e-324, 9007199254740991, -9007199254740991, 21.5, 0.1 + 0.2];
+  const out: Reading[] = [];
+  let ts = NOW - 3 * 86_400_000;
+  for (let i = 0; i < n; i++) {
+    const r = random();
+    if (r < 0.1) ts += 0; // equal timestamps
+    else if (r < 0.12) ts += Math.floor(random() * 10 * 365 * 86_400_000); // a large gap forward
+    else ts += 1 + Math.floor(random() * 2000);
+    const late = random() < 0.03 ? -Math.floor(random() * 3_600_000) : 0; // arrived late, out of order
+    const value = random() < 0.1
+      ? specials[Math.floor(random() * specials.length)]
+      : random() < 0.5
+      ? Math.round(random() * 10_000) / 100
+      : (random() - 0.5) * 1e6 * random();
+    out.push({ sensor: `s-${Math.floor(random() * 7)}`, ts: Math.min(ts + late, NOW - 1), value });
+  }
+  return out;
+}
+
+/** Everything a reader can see of the database, in the order it shows it. */
+function snapshot(path: string) {
+  using reader = Reader.open(path);
+  const sensors = reader.sensors();
+  const bits = (v: number) => Object.is(v, -0) ? "-0" : String(v);
+  return {
+    perSensor: [...reader.readings({})].map((r) => `${r.id} ${r.sensor} ${r.ts} ${bits(r.value)}`),
+    byId: reader.pageById(0, {}, 1_000_000).map((r) => `${r[0]} ${r[1]} ${r[2]} ${bits(r[3])}`),
+    range: [...reader.readings({ since: NOW - 2 * 86_400_000, until: NOW - 86_400_000 })].map((r) => r.id),
+    buckets: [...reader.buckets({}, 3_600_000)].map((b) => JSON.stringify(b)),
+    latest: [...reader.latestAll()].map(([s, l]) => `${s} ${l.ts} ${bits(l.value)}`).sort(),
+    summaries: JSON.stringify([...reader.sensorSummaries()].sort()),
+    count: reader.readingCount(),
+    maxId: reader.maxId(),
+    sensors: sensors.map((s) => s.name),
+  };
+}
+
+Deno.test(`compaction changes nothing a reader sees, for random readings (seed ${SEED})`, async () => {
+  const random = seededRandom(SEED);
+  for (let trial = 0; trial < 6; trial++) {
+    await using dir = await tempDir();
+    const path = join(dir.path, "e.db");
+    const store = Store.open(path, { durability: "normal" });
+    const readings = randomReadings(random, 200 + Math.floor(random() * 3000));
+    try {
+      for (let i = 0; i < readings.length;) {
+        const n = 1 + Math.floor(random() * 500);
+        store.append(readings, i, Math.min(readings.length, i + n));
+        i += n;
+      }
+      const before = snapshot(path);
+      assert.equal(before.count, readings.length);
+      // Compact part of the log, then everything, in steps of random size.
+      const retention = store.retention({
+        downsampleBucketMs: 60_000,
+        compactAfterMs: Math.floor(random() * 2 * 86_400_000),
+        compactMaxRows: 1 + Math.floor(random() * 1000),
+        compactMinRows: 1,
+        now: () => NOW,
+      });
+      while (retention.step() !== "idle");
+      assert.deepEqual(snapshot(path), before, `trial ${trial}: partly compacted`);
+      const all = store.retention({
+        downsampleBucketMs: 60_000,
+        compactAfterMs: 1000,
+        compactMinRows: 1,
+        now: () => NOW + 86_400_000,
+      });
+      while (all.step() !== "idle");
+      assert.equal(withDb(path, (db) => db.prepare("SELECT count(*) AS n FROM readings").get()!.n), 0);
+      assert.deepEqual(snapshot(path), before, `trial ${trial}: all compacted (seed ${SEED})`);
+    } finally {
+      store.close();
+    }
+  }
+});
+
+Deno.test("ids continue after the hot table was emptied by compaction, also across a restart", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  let store = Store.open(path, { durability: "normal" });
+  store.append(Array.from({ length: 100 }, (_, i) => ({ sensor: "a", ts: NOW - 3_600_000 + i, value: i })));
+  const compactAll = (s: Store) => {
+    const r = s.retention({ downsampleBucketMs: 60_000, compactAfterMs: 1000, compactMinRows: 1, now: () => NOW });
+    while (r.step() !== "idle");
+  };
+  compactAll(store);
+  store.close();
+  store = Store.open(path, { durability: "normal" });
+  try {
+    store.append([{ sensor: "a", ts: NOW, value: 100 }]);
+  } finally {
+    store.close();
+  }
+  using reader = Reader.open(path);
+  assert.deepEqual(reader.pageById(99, {}, 10).map((r) => r[0]), [100, 101]);
+  assert.equal(reader.readingCount(), 101);
+});
+
+Deno.test("the outbox pages through compacted steps and the hot table in id order while compaction runs", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  const outbox = OutboxReader.open(path);
+  try {
+    const random = seededRandom(SEED);
+    let taken = 0;
+    const seen: number[] = [];
+    let cursor = 0;
+    for (let round = 0; round < 40; round++) {
+      const batch = randomReadings(random, 1 + Math.floor(random() * 300));
+      store.append(batch);
+      taken += batch.length;
+      const r = store.retention({
+        downsampleBucketMs: 60_000,
+        compactAfterMs: 1000,
+        compactMaxRows: 1 + Math.floor(random() * 200),
+        compactMinRows: 1,
+        now: () => NOW,
+      });
+      for (let k = Math.floor(random() * 4); k > 0; k--) r.step();
+      const page = outbox.after(cursor, 1 + Math.floor(random() * 250));
+      for (const row of page) seen.push(row.id);
+      if (page.length > 0) cursor = page.at(-1)!.id;
+    }
+    for (let page = outbox.after(cursor, 1000); page.length > 0; page = outbox.after(cursor, 1000)) {
+      for (const row of page) seen.push(row.id);
+      cursor = page.at(-1)!.id;
+    }
+    assert.deepEqual(seen, Array.from({ length: taken }, (_, i) => i + 1), "every id exactly once, in order");
+    assert.equal(outbox.lag("x", 0).rows, taken);
+  } finally {
+    outbox.close();
+    store.close();
+  }
+});
