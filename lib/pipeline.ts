@@ -60,8 +60,11 @@ export interface Counters {
   commits: number;
   /** Commits that failed (and were retried). */
   commitErrors: number;
-  /** Readings waiting in the buffer now. */
-  pending: number;
+  /**
+   * Readings taken and not yet committed, read live from the buffer: `taken = stored + pending`
+   * holds at every moment (a copy made with `{...counters}` keeps the value of that moment).
+   */
+  readonly pending: number;
   /** Duration of the last and the slowest commit, ms. */
   lastCommitMs: number;
   maxCommitMs: number;
@@ -145,6 +148,10 @@ export class Pipeline {
     this.#store = store;
     this.#options = { now: () => performance.now(), ...options };
     this.#buffer = new ReadingBatch(options.bufferSize);
+    // A value set at each flush went stale as soon as the next reading was taken, so the stats
+    // line said "0 pending" while hundreds waited for the next commit.
+    const buffer = this.#buffer;
+    Object.defineProperty(this.counters, "pending", { get: () => buffer.length, enumerable: true });
   }
 
   /** Accepts readings into the buffer, as many as fit; the rest are counted as dropped. */
@@ -314,8 +321,6 @@ export class Pipeline {
       }
       this.#options.onCommitError?.(e, transient);
       return false;
-    } finally {
-      this.counters.pending = batch.length;
     }
   }
 
