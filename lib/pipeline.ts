@@ -228,12 +228,17 @@ export class Pipeline {
   }
 
   /**
-   * Counts `n` readings that `source` refused as invalid, for `reason`. Reasons are a small fixed
-   * set of identifiers chosen by the sources (never text from the input), so the maps stay small.
+   * Counts `n` readings that `source` refused as invalid, for `reason`; `n = 0` declares a reason
+   * the source may give, shown as 0 until then. Reasons are a small fixed set of identifiers
+   * chosen by the sources (never text from the input), so the maps stay small.
    */
   countRejected(source: string, reason: string, n = 1): void {
-    if (n <= 0) return;
     const rejected = this.#sourceCounters(source).rejected;
+    // n = 0 declares a reason, so metrics show it at 0 before the first refusal.
+    if (n <= 0) {
+      if (!rejected.has(reason)) rejected.set(reason, 0);
+      return;
+    }
     rejected.set(reason, (rejected.get(reason) ?? 0) + n);
     this.counters.rejected += n;
     this.counters.rejectedByReason[reason] = (this.counters.rejectedByReason[reason] ?? 0) + n;
