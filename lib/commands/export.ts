@@ -22,11 +22,12 @@ page by page, each page a short read that never blocks the writer.
 
   --format FORMAT        csv (RFC 4180, default), ndjson, or line (InfluxDB line protocol,
                          nanosecond timestamps, tags sensor and unit, field value)
-  --out FILE             write to FILE (created owner-only, truncated) instead of stdout;
+  --out FILE             write to FILE (created owner-only, truncated); default stdout;
                          its directory must exist
-  --since TIME           only readings from TIME (inclusive): ISO 8601, unix ms, now, -1h ...
-  --until TIME           only readings before TIME (exclusive)
-  --after-id ID          only readings with id > ID: resume an interrupted export
+  --since TIME           only readings from TIME (inclusive): ISO 8601, unix ms, now, -1h ...;
+                         default the first reading
+  --until TIME           only readings before TIME (exclusive); default no end
+  --after-id ID          only readings with id > ID: resume an interrupted export; default 0
   --no-header            CSV without its header line (to append a resumed export)
   --measurement NAME     line protocol measurement (default edgelog)
   --dialect portable|influxdb1|victoriametrics

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withHelpHint } from "./_args.ts";
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
 import { exportCommand } from "./export.ts";
@@ -26,7 +27,7 @@ export const COMMANDS: readonly Command[] = [
   checkCommand,
   replayCommand,
   healthCommand,
-];
+].map(withHelpHint);
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {
