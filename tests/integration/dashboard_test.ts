@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
+// Test-only: a direct specifier keeps it out of the program's import map and module graph.
+import { type BrowserContext, chromium } from "npm:playwright-core@1.65.1";
 import { countReadings, tempDir } from "../_helpers/database.ts";
 import { listenerUrl } from "../_helpers/network.ts";
 import { hasCommand, isRoot, type LoggerProcess, run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
