@@ -9,7 +9,16 @@ import { ROOT } from "./_helpers/process.ts";
 
 const LIB = join(ROOT, "lib");
 /** Modules every other layer may use; they import only each other. */
-const GROUND_FLOOR = ["errors.ts", "reading.ts", "units.ts", "shell_words.ts", "formats.ts", "histogram.ts", "log.ts"];
+const GROUND_FLOOR = [
+  "errors.ts",
+  "reading.ts",
+  "units.ts",
+  "shell_words.ts",
+  "formats.ts",
+  "help.ts",
+  "histogram.ts",
+  "log.ts",
+];
 const MAX_LINES = 400;
 
 function sourceFiles(dir: string): string[] {

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  DEFAULT_RUN_CONFIG,
-  envName,
-  helpText,
-  type Invocation,
-  layoutHelp,
-  parseInvocation,
-  splitList,
-} from "../lib/config.ts";
+import { DEFAULT_RUN_CONFIG, envName, helpText, type Invocation, parseInvocation, splitList } from "../lib/config.ts";
 import { COMMANDS } from "../lib/commands/mod.ts";
+import { layoutHelp } from "../lib/help.ts";
 import { runOnce } from "./_helpers/process.ts";
 import { ConfigError } from "../lib/errors.ts";
 

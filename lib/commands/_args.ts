@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { argsProblem, layoutHelp } from "../config.ts";
+import { argsProblem, layoutHelp } from "../help.ts";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_DB_PATH } from "../store/mod.ts";
 
