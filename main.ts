@@ -12,6 +12,9 @@ import { flushLogs, isLoggingConfigured, logger, setupLogging } from "./lib/log.
 import { StopSignal } from "./lib/stop_signal.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
+// main() takes the stop signal: part of its signature, so part of the documented API.
+export type { StopSignal } from "./lib/stop_signal.ts";
+
 /** The version printed by `--version` and logged at start. */
 export const VERSION: string = denoJson.version;
 

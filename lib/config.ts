@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { ConfigError, InvalidValue } from "./errors.ts";
+import { argsProblem, helpWidth, optionLines, wrap } from "./help.ts";
 import { parseForwardTarget } from "./forward/mod.ts";
 import type { LogFormat, LogLevelName } from "./log.ts";
 import { DEFAULT_SOURCES, parseSourceList, type SourceSettings, type SourceSpec } from "./sources/mod.ts";
@@ -60,6 +61,10 @@ interface Field<K extends keyof RunConfig = keyof RunConfig> {
   /** The flag name without dashes; also the JSON key and (upper-cased) the env suffix. */
   name: string;
   parse: Parser<RunConfig[K]>;
+  /** The value's placeholder in `--help`: `PATH`, `N`, `full|normal`. */
+  arg: string;
+  /** The default as `--help` shows it: `250`, `off`, `keep forever`. */
+  default: string;
   help: string;
   /**
    * Repeatable: the flag may be given several times, the JSON value is an array of strings and
@@ -153,103 +158,136 @@ function sourceList(raw: unknown): SourceSpec[] {
 
 /** The settings of `run`, in the order `--help` lists them. */
 const RUN_FIELDS: readonly Field[] = [
-  { key: "db", name: "db", parse: text, help: "database file (default ./data/edgelog.db)" },
+  { key: "db", name: "db", parse: text, arg: "PATH", default: "./data/edgelog.db", help: "database file" },
   {
     key: "durability",
     name: "durability",
     parse: oneOf("full", "normal"),
+    arg: "full|normal",
+    default: "full",
     help: "full: commits survive power loss (synchronous=FULL); normal: survive process death",
   },
   {
     key: "commitIntervalMs",
     name: "commit-interval",
     parse: duration("ms", 1, HOUR_MS),
-    help: "longest time a reading waits before its group commits: the loss window of a power cut, ms (default 2000)",
+    arg: "MS",
+    default: "2000",
+    help:
+      "longest time a reading waits before its group commits (the loss window of a power cut), in ms or a duration like 2s",
   },
   {
     key: "batchSize",
     name: "batch-size",
     parse: integer(1, 1_000_000),
-    help: "readings per transaction at most; a full batch commits at once (default 5000)",
+    arg: "N",
+    default: "5000",
+    help: "readings per transaction at most; a full batch commits at once",
   },
   {
     key: "bufferSize",
     name: "buffer-size",
     parse: integer(1, 10_000_000),
-    help: "readings held in memory waiting for the writer; beyond it sources drop (default 50000)",
+    arg: "N",
+    default: "50000",
+    help: "readings held in memory waiting for the writer; beyond it sources drop",
   },
   {
     key: "checkpointIntervalMs",
     name: "checkpoint-interval",
     parse: duration("s", 100, 24 * HOUR_MS),
-    help: "seconds between PASSIVE WAL checkpoints (default 60)",
+    arg: "SECONDS",
+    default: "60",
+    help: "seconds between PASSIVE WAL checkpoints",
   },
   {
     key: "shutdownTimeoutMs",
     name: "shutdown-timeout",
     parse: duration("s", 100, HOUR_MS),
-    help: "seconds a graceful stop may take at most (default 8, below Docker's 10)",
+    arg: "SECONDS",
+    default: "8, below Docker's 10",
+    help: "seconds a graceful stop may take at most",
   },
   {
     key: "simRate",
     name: "sim-rate",
     parse: integer(0, 100_000_000),
-    help: "readings per second of the simulated source, all sensors together (default 10)",
+    arg: "N",
+    default: "10",
+    help: "readings per second of the simulated source, all sensors together",
   },
   {
     key: "simSensors",
     name: "sim-sensors",
     parse: integer(1, 100_000),
-    help: "number of simulated sensors (default 3)",
+    arg: "N",
+    default: "3",
+    help: "number of simulated sensors",
   },
   {
     key: "sources",
     name: "source",
     parse: sourceList,
     multiple: true,
-    help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
+    arg: "KIND[:OPTIONS]",
+    default: "simulated",
+    help: "input, repeatable: simulated, sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
   },
   {
     key: "maxSensors",
     name: "max-sensors",
     parse: integer(1, 10_000_000),
-    help: "most distinct sensors in the database; readings of push sources (stdin, exec, http) " +
-      "naming a new sensor beyond it are rejected as too_many_sensors (default 10000)",
+    arg: "N",
+    default: "10000",
+    help:
+      "most distinct sensors in the database; readings of push sources (stdin, exec, http) naming a new sensor beyond it are rejected as too_many_sensors",
   },
   {
     key: "intervalMs",
     name: "interval",
     parse: duration("ms", 10, 24 * HOUR_MS),
-    help: "period of the polled sources sysfs and exec, ms or a duration like 5s (default 5s)",
+    arg: "DURATION",
+    default: "5s",
+    help: "period of the polled sources sysfs and exec, ms or a duration like 5s",
   },
   {
     key: "sysfsRoot",
     name: "sysfs-root",
     parse: text,
-    help: "root of the sysfs tree the sysfs source reads (default /sys)",
+    arg: "PATH",
+    default: "/sys",
+    help: "root of the sysfs tree the sysfs source reads",
   },
   {
     key: "httpMaxBodyBytes",
     name: "http-max-body",
     parse: integer(1024, 1024 * 1024 * 1024),
-    help: "largest POST /api/v1/readings body in bytes; larger gets 413 (default 8388608)",
+    arg: "BYTES",
+    default: "8388608",
+    help: "largest POST /api/v1/readings body in bytes; larger gets 413",
   },
   {
     key: "statsIntervalMs",
     name: "stats-interval",
     parse: duration("s", 100, 24 * HOUR_MS),
-    help: "seconds between periodic stats log records (default 60)",
+    arg: "SECONDS",
+    default: "60",
+    help: "seconds between periodic stats log records",
   },
   {
     key: "listen",
     name: "listen",
     parse: text,
-    help: "HOST:PORT of the local HTTP listener (off by default; 127.0.0.1 unless a token is set)",
+    arg: "HOST:PORT",
+    default: "off",
+    help: "address of the local HTTP listener (127.0.0.1 unless a token is set)",
   },
   {
     key: "httpToken",
     name: "http-token",
     parse: text,
+    arg: "TOKEN",
+    default: "none",
     help: "bearer token the HTTP listener requires; mandatory on non-loopback addresses",
   },
   {
@@ -257,49 +295,65 @@ const RUN_FIELDS: readonly Field[] = [
     name: "forward",
     parse: forwardList,
     multiple: true,
+    arg: "URL",
+    default: "none",
     help: "forward readings to URL (repeatable): http(s)://… line protocol, mqtt(s)://… MQTT; see docs/FORWARDING.md",
   },
   {
     key: "retentionMs",
     name: "retention",
     parse: duration("d", 1000, 100 * 365 * DAY_MS),
-    help: "delete readings older than this while logging, e.g. 30d (default: keep forever)",
+    arg: "DURATION",
+    default: "keep forever",
+    help: "delete readings older than this while logging, e.g. 30d",
   },
   {
     key: "maxDbSizeBytes",
     name: "max-db-size",
     parse: size(1024 * 1024),
-    help: "delete the oldest readings while the data exceeds this, e.g. 500MB (default: no cap)",
+    arg: "SIZE",
+    default: "no cap",
+    help: "delete the oldest readings while the data exceeds this, e.g. 500MB",
   },
   {
     key: "downsampleAfterMs",
     name: "downsample-after",
     parse: duration("d", 1000, 100 * 365 * DAY_MS),
-    help: "replace readings older than this by per-bucket avg/min/max/count/last, e.g. 7d (default: never)",
+    arg: "DURATION",
+    default: "never",
+    help: "replace readings older than this by per-bucket avg/min/max/count/last, e.g. 7d",
   },
   {
     key: "downsampleBucketMs",
     name: "downsample-bucket",
     parse: duration("s", 1000, DAY_MS),
-    help: "bucket width that downsampling keeps, e.g. 1m (default 1m)",
+    arg: "DURATION",
+    default: "1m",
+    help: "bucket width that downsampling keeps, e.g. 1m",
   },
   {
     key: "compactAfterMs",
     name: "compact-after",
     parse: duration("m", 1000, 30 * DAY_MS),
-    help: "move readings older than this into compressed per-sensor chunks, e.g. 10m (default 10m; docs/STORAGE.md)",
+    arg: "DURATION",
+    default: "10m",
+    help: "move readings older than this into compressed per-sensor chunks (docs/STORAGE.md)",
   },
   {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
+    arg: "auto|pretty|json",
+    default: "auto",
     help: "auto: pretty on a terminal, JSON lines otherwise",
   },
   {
     key: "logLevel",
     name: "log-level",
     parse: oneOf("debug", "info", "warning", "error"),
-    help: "least severe level logged (default info)",
+    arg: "debug|info|warning|error",
+    default: "info",
+    help: "least severe level logged",
   },
 ];
 
@@ -366,7 +420,7 @@ export function parseInvocation(sources: ConfigSources): Invocation {
   try {
     parsed = parseArgs({ args: [...sources.args], options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new ConfigError([`${(e as Error).message}; see 'edgelog --help'`]);
+    throw new ConfigError([`${argsProblem(e)}; see 'edgelog --help'`]);
   }
   const { values, positionals } = parsed;
   if (values.help) return { command: "help" };
@@ -409,13 +463,13 @@ export function parseInvocation(sources: ConfigSources): Invocation {
   if (run.sources.some((s) => s.kind === "http") && run.listen === undefined) {
     problems.push("--source http: needs the HTTP listener; add --listen HOST:PORT (e.g. 127.0.0.1:8080)");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${p}; see 'edgelog --help'`));
   return { command: "run", config: run };
 }
 
 /**
  * The list a repeatable field got: flags give an array already, JSON an array of strings (or
- * one string), the environment one string separated by newlines or `;`.
+ * one string), the environment one string separated by newlines or `;` ({@link splitList}).
  */
 function listOf(raw: unknown): string[] {
   if (Array.isArray(raw)) {
@@ -424,8 +478,44 @@ function listOf(raw: unknown): string[] {
     }
     return raw.map((item) => item.trim()).filter((item) => item !== "");
   }
-  if (typeof raw === "string") return raw.split(/[;\n]/).map((item) => item.trim()).filter((item) => item !== "");
+  if (typeof raw === "string") return splitList(raw).map((item) => item.trim()).filter((item) => item !== "");
   throw new InvalidValue(`expected a string or an array of strings, got ${JSON.stringify(raw)}`);
+}
+
+/**
+ * Splits a list given as one string (an environment variable) at `;` and newlines, except where
+ * a shell would not split either: inside '…' or "…" and after a backslash. Items are returned
+ * as written, quotes and backslashes included, so `exec:` commands are split into words later by
+ * the same shell rules. Throws {@link InvalidValue} on an unterminated quote.
+ *
+ * @example
+ * ```ts
+ * splitList("exec:sh -c 'a; b'; stdin"); // ["exec:sh -c 'a; b'", " stdin"]
+ * ```
+ */
+export function splitList(text: string): string[] {
+  const items: string[] = [];
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"') i++;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+    } else if (c === "\\") {
+      i++;
+    } else if (c === ";" || c === "\n") {
+      items.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (quote !== undefined) {
+    throw new InvalidValue(`unterminated ${quote} quote; a ; or newline inside quotes does not separate items`);
+  }
+  items.push(text.slice(start));
+  return items;
 }
 
 function readConfigFile(path: string, readTextFile: (path: string) => string): Record<string, unknown> {
@@ -448,29 +538,52 @@ function readConfigFile(path: string, readTextFile: (path: string) => string): R
 }
 
 /** The `--help` text, generated from the same table the parser uses. */
-export function helpText(version: string, commands: readonly { name: string; summary: string }[] = []): string {
-  const rows = RUN_FIELDS.map((f) =>
-    `  --${f.name.padEnd(20)} ${f.help}\n  ${"".padEnd(22)} env ${envName(f.name)}${
-      f.multiple ? " (several separated by ; or newlines), JSON an array" : ""
-    }`
-  );
-  return `edgelog ${version}: durable sensor logger (SQLite WAL)
-
-Usage: edgelog [run] [options]
-       edgelog <command> [options]     (edgelog <command> --help for its options)
-${commands.map((c) => `\n  ${c.name.padEnd(22)} ${c.summary}`).join("")}
-
-Logs readings into a SQLite database until SIGTERM or SIGINT, then commits everything,
-checkpoints the WAL and exits 0.
-
-Options (precedence: defaults < --config file < environment < flags):
-  --config FILE          JSON file of settings, keys are the option names ("sim-rate": 100)
-                         env EDGELOG_CONFIG
-${rows.join("\n")}
-  -h, --help             this text
-  -V, --version          print the version
-
-Exit codes: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration,
-            3 database locked by another edgelog, 4 database unusable (unreadable, corrupt, foreign)
-`;
+export function helpText(
+  version: string,
+  commands: readonly { name: string; summary: string }[] = [],
+  width: number = helpWidth(),
+): string {
+  const options = [
+    optionLines(
+      "--config FILE",
+      'JSON file of settings, keys are the option names ("sim-rate": 100); default none; env EDGELOG_CONFIG',
+      width,
+    ),
+    ...RUN_FIELDS.map((f) =>
+      optionLines(
+        `--${f.name} ${f.arg}`,
+        `${f.help}; default ${f.default}; env ${envName(f.name)}${
+          f.multiple ? " (a list: items separated by ; or newlines outside quotes), JSON an array" : ""
+        }`,
+        width,
+      )
+    ),
+    optionLines("-h, --help", "print this text and exit", width),
+    optionLines("-V, --version", "print the version and exit", width),
+  ];
+  return [
+    ...wrap(`edgelog ${version}: durable sensor logger (SQLite WAL)`, width),
+    "",
+    "Usage: edgelog [run] [OPTION]...",
+    "       edgelog COMMAND [OPTION]...",
+    "",
+    ...wrap("Commands (edgelog COMMAND --help for their options):", width),
+    ...commands.flatMap((c) => optionLines(c.name, c.summary, width)),
+    "",
+    ...wrap(
+      "Logs readings into a SQLite database until SIGTERM or SIGINT, then commits everything, " +
+        "checkpoints the WAL and exits 0.",
+      width,
+    ),
+    "",
+    ...wrap("Options (precedence: defaults < --config file < environment < flags):", width),
+    ...options.flat(),
+    "",
+    ...wrap(
+      "Exit codes: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration, " +
+        "3 database locked by another edgelog, 4 database unusable (unreadable, corrupt, foreign).",
+      width,
+    ),
+    "",
+  ].join("\n");
 }

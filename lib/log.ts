@@ -13,6 +13,7 @@ import {
   getAnsiColorFormatter,
   getJsonLinesFormatter,
   getLogger,
+  getTextFormatter,
   type Logger,
   type LogRecord,
   type Sink,
@@ -48,8 +49,14 @@ export function logger(...sub: string[]): Logger {
  */
 export function setupLogging(options: LogOptions): void {
   const pretty = options.format === "pretty" || (options.format === "auto" && Deno.stderr.isTerminal());
+  // Pretty lines read as sentences: values without quotes (JSON keeps its typed fields). NO_COLOR
+  // (https://no-color.org) turns the colours off; Deno reads it at start, no permission needed.
   const formatter: TextFormatter = pretty
-    ? getAnsiColorFormatter({ timestamp: "date-time-tz", category: "." })
+    ? (Deno.noColor ? getTextFormatter : getAnsiColorFormatter)({
+      timestamp: "date-time-tz",
+      category: ".",
+      value: "bare",
+    })
     : getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
   const write = options.write ?? writeStderr;
   const encoder = new TextEncoder();

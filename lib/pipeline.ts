@@ -60,8 +60,11 @@ export interface Counters {
   commits: number;
   /** Commits that failed (and were retried). */
   commitErrors: number;
-  /** Readings waiting in the buffer now. */
-  pending: number;
+  /**
+   * Readings taken and not yet committed, read live from the buffer: `taken = stored + pending`
+   * holds at every moment (a copy made with `{...counters}` keeps the value of that moment).
+   */
+  readonly pending: number;
   /** Duration of the last and the slowest commit, ms. */
   lastCommitMs: number;
   maxCommitMs: number;
@@ -145,6 +148,10 @@ export class Pipeline {
     this.#store = store;
     this.#options = { now: () => performance.now(), ...options };
     this.#buffer = new ReadingBatch(options.bufferSize);
+    // A value set at each flush went stale as soon as the next reading was taken, so the stats
+    // line said "0 pending" while hundreds waited for the next commit.
+    const buffer = this.#buffer;
+    Object.defineProperty(this.counters, "pending", { get: () => buffer.length, enumerable: true });
   }
 
   /** Accepts readings into the buffer, as many as fit; the rest are counted as dropped. */
@@ -221,12 +228,17 @@ export class Pipeline {
   }
 
   /**
-   * Counts `n` readings that `source` refused as invalid, for `reason`. Reasons are a small fixed
-   * set of identifiers chosen by the sources (never text from the input), so the maps stay small.
+   * Counts `n` readings that `source` refused as invalid, for `reason`; `n = 0` declares a reason
+   * the source may give, shown as 0 until then. Reasons are a small fixed set of identifiers
+   * chosen by the sources (never text from the input), so the maps stay small.
    */
   countRejected(source: string, reason: string, n = 1): void {
-    if (n <= 0) return;
     const rejected = this.#sourceCounters(source).rejected;
+    // n = 0 declares a reason, so metrics show it at 0 before the first refusal.
+    if (n <= 0) {
+      if (!rejected.has(reason)) rejected.set(reason, 0);
+      return;
+    }
     rejected.set(reason, (rejected.get(reason) ?? 0) + n);
     this.counters.rejected += n;
     this.counters.rejectedByReason[reason] = (this.counters.rejectedByReason[reason] ?? 0) + n;
@@ -314,8 +326,6 @@ export class Pipeline {
       }
       this.#options.onCommitError?.(e, transient);
       return false;
-    } finally {
-      this.counters.pending = batch.length;
     }
   }
 

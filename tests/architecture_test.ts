@@ -15,6 +15,7 @@ const GROUND_FLOOR = [
   "units.ts",
   "shell_words.ts",
   "formats.ts",
+  "help.ts",
   "histogram.ts",
   "log.ts",
   "proc_io.ts",

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { DEFAULT_RUN_CONFIG, envName, type Invocation, parseInvocation } from "../lib/config.ts";
+import { DEFAULT_RUN_CONFIG, envName, helpText, type Invocation, parseInvocation, splitList } from "../lib/config.ts";
+import { COMMANDS } from "../lib/commands/mod.ts";
+import { layoutHelp } from "../lib/help.ts";
+import { runOnce } from "./_helpers/process.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 function parse(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): Invocation {
@@ -137,5 +140,100 @@ Deno.test("bad retention settings are all reported at once, each naming its sour
       assert.match(e.problems.join("\n"), /--max-db-size: must be at least 1048576 bytes/);
       return true;
     },
+  );
+});
+
+/** The option entries of a help text: the `  -x, --flag ARG` line and the lines that continue it. */
+function optionBlocks(help: string): string[] {
+  const blocks: string[] = [];
+  for (const line of help.split("\n")) {
+    if (/^ {2}-/.test(line)) blocks.push(line);
+    else if (/^ {5,}\S/.test(line) && blocks.length > 0) blocks[blocks.length - 1] += "\n" + line;
+    else if (line.trim() === "" || /^\S/.test(line)) blocks.push(""); // a block ends
+  }
+  return blocks.filter((b) => b !== "");
+}
+
+const columns = (line: string) => [...line].length;
+
+Deno.test("--help shows a placeholder and the default of every option, env names, and fits 80 columns", () => {
+  const help = helpText("0.1.0", COMMANDS, 80);
+  for (const line of help.split("\n")) assert.ok(columns(line) <= 80, `${columns(line)} columns: ${line}`);
+  const blocks = optionBlocks(help).filter((b) => b.startsWith("  --"));
+  assert.ok(blocks.length >= 25, blocks.join("\n"));
+  for (const block of blocks) {
+    assert.match(block, /^ {2}--[\w-]+ [A-Z|a-z:[\]]+/, `a value placeholder: ${block}`);
+    assert.match(block, /default\s/, `a default: ${block}`);
+    assert.match(block, /env\s+EDGELOG_/, `the environment variable: ${block}`);
+  }
+  assert.match(help, /^ {2}--db PATH +database file; default \.\/data\/edgelog\.db/m);
+  assert.match(help, /^ {2}--durability full\|normal$/m);
+  assert.match(help, /^ {2}--log-level debug\|info\|warning\|error$/m);
+});
+
+Deno.test("help text is laid out for the width it is given (the terminal's)", () => {
+  for (const width of [50, 60, 100]) {
+    const help = helpText("0.1.0", COMMANDS, width);
+    for (const line of help.split("\n")) assert.ok(columns(line) <= width, `${width}: ${line}`);
+  }
+  const wrapped = layoutHelp(
+    "Usage: edgelog x [--aaa A] [--bbb B] [--ccc C]\n\n  --aaa A                the first option, with a long description\n" +
+      "                         that goes on\n",
+    40,
+  );
+  assert.deepEqual(wrapped.split("\n").slice(0, 2), [
+    "Usage: edgelog x [--aaa A] [--bbb B]",
+    "                 [--ccc C]",
+  ]);
+  assert.match(wrapped, /^ {2}--aaa A {4}the first option, with a$/m, "a narrower column at 40");
+  assert.match(wrapped, /^ {13}long description that goes$/m);
+});
+
+Deno.test("every subcommand's --help has placeholders and defaults and fits 80 columns", async () => {
+  for (const command of COMMANDS) {
+    const { code, stdout } = await runOnce([command.name, "--help"]);
+    assert.equal(code, 0, command.name);
+    for (const line of stdout.split("\n")) assert.ok(columns(line) <= 80, `${command.name}: ${line}`);
+    for (const block of optionBlocks(stdout)) {
+      const takesValue = /^ {2}(-\w, )?--[\w-]+ [A-Z]/.test(block);
+      if (takesValue) assert.match(block, /default|required/, `${command.name}: ${block}`);
+    }
+  }
+});
+
+Deno.test("unknown options, missing and bad values are one line naming the option and --help, exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--frobnicate"], /^edgelog: unknown option --frobnicate; see 'edgelog --help'$/],
+    [["--db"], /^edgelog: --db needs a value; see 'edgelog --help'$/],
+    [["--batch-size", "many"], /^edgelog: --batch-size: expected a whole number, got "many"; see 'edgelog --help'$/],
+    [["--help=yes"], /^edgelog: --help takes no value; see 'edgelog --help'$/],
+    [["export", "--frobnicate"], /^edgelog: export: unknown option --frobnicate; see 'edgelog export --help'$/],
+    [["query", "--since"], /^edgelog: query: --since needs a value; see 'edgelog query --help'$/],
+    [["export", "--format", "xml"], /^edgelog: --format: expected one of .*; see 'edgelog export --help'$/],
+    [["export", "--dialect", "x"], /^edgelog: --dialect: expected one of .*; see 'edgelog export --help'$/],
+  ];
+  for (const [args, want] of cases) {
+    const { code, stderr } = await runOnce(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stderr.trim().split("\n").length, 1, `one line for ${args.join(" ")}: ${stderr}`);
+    assert.match(stderr.trim(), want);
+  }
+});
+
+Deno.test("lists in the environment split at ; and newlines outside quotes and backslashes", () => {
+  assert.deepEqual(splitList("sysfs; stdin\nsimulated"), ["sysfs", " stdin", "simulated"]);
+  assert.deepEqual(splitList(`exec:sh -c 'a; b'; stdin`), ["exec:sh -c 'a; b'", " stdin"]);
+  assert.deepEqual(splitList(`exec:sh -c "echo \\"x;y\\""`), [`exec:sh -c "echo \\"x;y\\""`]);
+  assert.deepEqual(splitList(`exec:echo a\\;b;stdin`), ["exec:echo a\\;b", "stdin"]);
+  assert.throws(() => splitList("exec:sh -c 'a; b"), /unterminated ' quote/);
+});
+
+Deno.test("EDGELOG_SOURCE keeps an exec command whose quoted script contains ; whole", () => {
+  const c = runConfig([], { EDGELOG_SOURCE: `exec:sh -c 'echo t 1; echo u 2'; stdin` });
+  assert.deepEqual(c.sources.map((s) => s.kind), ["exec", "stdin"]);
+  assert.deepEqual(c.sources[0].exec?.argv, ["sh", "-c", "echo t 1; echo u 2"]);
+  assert.match(
+    problems(() => runConfig([], { EDGELOG_SOURCE: "exec:sh -c 'a; b" }))[0],
+    /^environment EDGELOG_SOURCE: unterminated ' quote/,
   );
 });

@@ -210,3 +210,17 @@ Deno.test("the pipeline records commit latency, batch sizes, per-source counts a
     store.close();
   }
 });
+
+Deno.test("the counters add up at every moment: taken = stored + pending, also between commits", () => {
+  const w = new FakeWriter();
+  const p = new Pipeline(w, { commitIntervalMs: 1000, batchSize: 100, bufferSize: 100 });
+  p.emit(many(10));
+  p.flush();
+  p.emit(many(3, 10));
+  const c = { ...p.counters }; // what the stats record logs
+  assert.deepEqual([c.taken, c.stored, c.pending], [13, 10, 3]);
+  w.failWith = sqliteError(13);
+  p.flush();
+  p.emit(many(2, 13));
+  assert.deepEqual([p.counters.taken, p.counters.stored, p.counters.pending], [15, 10, 5]);
+});

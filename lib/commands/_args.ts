@@ -6,6 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { argsProblem, layoutHelp } from "../help.ts";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_DB_PATH } from "../store/mod.ts";
 
@@ -23,9 +24,9 @@ export const COMMON_OPTIONS = {
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Help lines for {@link COMMON_OPTIONS}. */
-export const COMMON_HELP = `  --db FILE              database to read (default: EDGELOG_DB or ./data/edgelog.db);
-                         never created; a running logger is fine
-  -h, --help             this text`;
+export const COMMON_HELP = `  --db FILE              database to read, never created; a running logger is fine
+                         (default: EDGELOG_DB or ./data/edgelog.db)
+  -h, --help             print this text and exit`;
 
 /**
  * Parses `args` of a database command strictly (with `--db`, defaulted, and `--help`); unknown
@@ -67,7 +68,7 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
       allowPositionals: true,
     });
   } catch (e) {
-    throw new ConfigError([`${command}: ${(e as Error).message}; see 'edgelog ${command} --help'`]);
+    throw new ConfigError([`${command}: ${argsProblem(e)}; see 'edgelog ${command} --help'`]);
   }
   if (parsed.positionals.length > 0) {
     throw new ConfigError([
@@ -76,7 +77,7 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
   }
   const values = parsed.values as Record<string, unknown>;
   if (values.help) {
-    console.log(usage);
+    console.log(layoutHelp(usage).trimEnd());
     return undefined;
   }
   return values as never;
@@ -121,4 +122,25 @@ export function choiceOption<C extends string>(
   if (raw === undefined) return undefined;
   if ((choices as readonly string[]).includes(raw)) return raw as C;
   throw new ConfigError([`${option}: expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`]);
+}
+
+/**
+ * `command` with a pointer to its help after every usage error (a bad option value found after
+ * parsing, such as `--format xml`), so each is one line naming the option and `--help`.
+ */
+export function withHelpHint<C extends { name: string; run(args: readonly string[]): Promise<number> }>(
+  command: C,
+): C {
+  return {
+    ...command,
+    async run(args: readonly string[]): Promise<number> {
+      try {
+        return await command.run(args);
+      } catch (e) {
+        if (!(e instanceof ConfigError) || e.problems.some((p) => p.includes("--help"))) throw e;
+        const hint = `; see 'edgelog ${command.name} --help'`;
+        throw new ConfigError(e.problems.map((p) => p + hint));
+      }
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import { csvField, type ExportFormat, lpKey, lpMeasurement } from "../formats.ts";
+import { csvField, type ExportFormat, LINE_DIALECTS, type LineDialect, lpEscape, lpRefusal } from "../formats.ts";
 import { Reader, type SensorInfo } from "../store/mod.ts";
 import { parseTime } from "../units.ts";
 import { choiceOption, COMMON_HELP, integerOption, parseCommand } from "./_args.ts";
@@ -14,20 +14,26 @@ import { Output } from "./_output.ts";
 import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog export [--format csv|ndjson|line] [--out FILE] [--since TIME] [--until TIME]
-                      [--after-id ID] [--no-header] [--measurement NAME] [--db FILE]
+                      [--after-id ID] [--no-header] [--measurement NAME]
+                      [--dialect DIALECT] [--db FILE]
 
 Streams readings in log order (by id) in constant memory. Safe while a logger runs: it reads
 page by page, each page a short read that never blocks the writer.
 
   --format FORMAT        csv (RFC 4180, default), ndjson, or line (InfluxDB line protocol,
                          nanosecond timestamps, tags sensor and unit, field value)
-  --out FILE             write to FILE (created owner-only, truncated) instead of stdout;
+  --out FILE             write to FILE (created owner-only, truncated); default stdout;
                          its directory must exist
-  --since TIME           only readings from TIME (inclusive): ISO 8601, unix ms, now, -1h ...
-  --until TIME           only readings before TIME (exclusive)
-  --after-id ID          only readings with id > ID: resume an interrupted export
+  --since TIME           only readings from TIME (inclusive): ISO 8601, unix ms, now, -1h ...;
+                         default the first reading
+  --until TIME           only readings before TIME (exclusive); default no end
+  --after-id ID          only readings with id > ID: resume an interrupted export; default 0
   --no-header            CSV without its header line (to append a resumed export)
   --measurement NAME     line protocol measurement (default edgelog)
+  --dialect portable|influxdb1|victoriametrics
+                         the server the lines are for (default portable: read alike by
+                         InfluxDB 1.x and VictoriaMetrics); a sensor name or unit the
+                         dialect cannot carry exactly is left out and reported
 ${COMMON_HELP}
 
 Interrupted (Ctrl+C, SIGTERM), it finishes the current page, prints the last id exported and
@@ -50,6 +56,7 @@ export const exportCommand: Command = {
       "after-id": { type: "string" },
       "no-header": { type: "boolean" },
       measurement: { type: "string" },
+      dialect: { type: "string" },
     }, USAGE);
     if (!values) return 0;
     const now = Date.now();
@@ -58,12 +65,15 @@ export const exportCommand: Command = {
     const until = values.until === undefined ? undefined : parseTime(values.until, "--until", now);
     const afterId = integerOption(values["after-id"], "--after-id", 0) ?? 0;
     const measurement = values.measurement ?? "edgelog";
-    if (measurement === "") throw new ConfigError(["--measurement: must not be empty"]);
+    const dialect: LineDialect = choiceOption(values.dialect, "--dialect", LINE_DIALECTS) ?? "portable";
+    const refusal = lpRefusal(measurement, "measurement", dialect);
+    if (refusal !== undefined) throw new ConfigError([`--measurement: ${JSON.stringify(measurement)} ${refusal}`]);
     if (values.out !== undefined) Output.checkPath(values.out, "--out");
 
     using reader = Reader.open(values.db);
     const out = values.out === undefined ? Output.stdout() : Output.file(values.out, "--out");
-    const encode = encoder(format, measurement, reader, out);
+    const refused = new Map<string, { reason: string; readings: number }>();
+    const encode = encoder(format, { measurement, dialect, refused }, reader, out);
     if (format === "csv" && !values["no-header"]) out.write("id,ts,time,sensor,value,unit\r\n");
 
     let interrupted: string | undefined;
@@ -90,6 +100,13 @@ export const exportCommand: Command = {
     } finally {
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
       progress?.clear();
+    }
+    for (const [sensor, r] of refused) {
+      skipped -= r.readings;
+      console.error(
+        `edgelog: ${r.readings} readings of sensor ${JSON.stringify(sensor)} left out: ${r.reason} ` +
+          `(--dialect ${dialect}${dialect === "victoriametrics" ? "" : "; victoriametrics carries every name"})`,
+      );
     }
     if (skipped > 0) {
       console.error(
@@ -118,7 +135,12 @@ const RECORD_BYTES = 160;
  * escaped and encoded once per sensor, numbers and times are written without building strings,
  * so the hot loop allocates almost nothing and memory stays flat.
  */
-function encoder(format: ExportFormat, measurement: string, reader: Reader, out: Output): Encode {
+function encoder(
+  format: ExportFormat,
+  line: { measurement: string; dialect: LineDialect; refused: Map<string, { reason: string; readings: number }> },
+  reader: Reader,
+  out: Output,
+): Encode {
   const utf8 = new TextEncoder();
   const perSensor = <T>(make: (s: SensorInfo) => T): (sensorId: number) => T => {
     const cache = new Map<number, T>();
@@ -168,14 +190,26 @@ function encoder(format: ExportFormat, measurement: string, reader: Reader, out:
       };
     }
     case "line": {
-      const m = lpMeasurement(measurement);
-      const head = perSensor((s) =>
-        bytes(`${m},sensor=${lpKey(s.name)}${s.unit ? `,unit=${lpKey(s.unit)}` : ""} value=`)
-      );
+      const { dialect, refused } = line;
+      const m = lpEscape(line.measurement, "measurement", dialect);
+      const head = perSensor((s): Uint8Array | { sensor: string; reason: string } => {
+        const sensorWhy = lpRefusal(s.name, "key", dialect);
+        if (sensorWhy !== undefined) return { sensor: s.name, reason: `the sensor name ${sensorWhy}` };
+        const unitWhy = s.unit ? lpRefusal(s.unit, "key", dialect) : undefined;
+        if (unitWhy !== undefined) return { sensor: s.name, reason: `the unit ${JSON.stringify(s.unit)} ${unitWhy}` };
+        const unit = s.unit ? `,unit=${lpEscape(s.unit, "key", dialect)}` : "";
+        return bytes(`${m},sensor=${lpEscape(s.name, "key", dialect)}${unit} value=`);
+      });
       const tail = bytes("000000\n");
       return (_id, sensorId, ts, value) => {
         if (!Number.isFinite(value)) return false;
         const h = head(sensorId);
+        if (!(h instanceof Uint8Array)) {
+          const r = refused.get(h.sensor);
+          if (r) r.readings++;
+          else refused.set(h.sensor, { reason: h.reason, readings: 1 });
+          return false;
+        }
         out.reserve(RECORD_BYTES + h.length);
         out.bytes(h);
         out.ascii(String(value));

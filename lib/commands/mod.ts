@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withHelpHint } from "./_args.ts";
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
 import { compactCommand } from "./compact.ts";
@@ -28,7 +29,7 @@ export const COMMANDS: readonly Command[] = [
   compactCommand,
   replayCommand,
   healthCommand,
-];
+].map(withHelpHint);
 
 /** The command named `name`, if registered. */
 export function findCommand(name: string | undefined): Command | undefined {

@@ -21,11 +21,11 @@ avg, min, max, count and last (buckets aligned to the unix epoch, UTC).
 
   --sensor NAME|GLOB     sensor name or glob (temperature-*, *-1); repeatable; default all
   --since TIME           from TIME (inclusive): ISO 8601 (2026-01-31T12:00:00Z), unix ms,
-                         now, or relative (-1h, -30m, -7d)
+                         now, or relative (-1h, -30m, -7d); default the first reading
   --until TIME           up to TIME (exclusive), same forms; default now and beyond
-  --every WIDTH          downsample into buckets of WIDTH (10s, 1m, 1h, 1d)
+  --every WIDTH          downsample into buckets of WIDTH (10s, 1m, 1h, 1d); default raw
   --format FORMAT        table (default on a terminal), csv (default otherwise), ndjson, json
-  --limit N              at most N rows
+  --limit N              at most N rows; default no limit
 ${COMMON_HELP}
 
 Exit codes: 0 ok, 2 bad option/time/unknown sensor, 4 database missing or unreadable.`;

@@ -19,8 +19,8 @@ Sends readings again: moves the durable cursor of forwarder NAME back so every r
 id N on is forwarded again (at-least-once: the upstream may get some twice). A running edgelog
 picks the change up with its next batch; otherwise the next start does.
 
-  --forward NAME         the forwarder: its name= or its --forward URL
-  --from-id N            first reading id to send again (1 = everything)
+  --forward NAME         the forwarder: its name= or its --forward URL; required to replay
+  --from-id N            first reading id to send again (1 = everything); required to replay
 ${COMMON_HELP}`;
 
 /** Runs `edgelog replay` and returns the exit code; throws ConfigError or DatabaseError. */

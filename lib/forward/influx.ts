@@ -6,9 +6,10 @@
  * @module
  */
 
+import { logger } from "../log.ts";
 import type { StoredReading } from "../store/mod.ts";
 import { type Forwarder, UpstreamError } from "./forwarder.ts";
-import { encodeLines } from "./line_protocol.ts";
+import { LineEncoder } from "./line_protocol.ts";
 import type { InfluxTarget } from "./target.ts";
 
 /** HTTP statuses that will fail the same way however often they are retried. */
@@ -26,20 +27,35 @@ export function parseRetryAfter(header: string | null, nowMs: number = Date.now(
 /** Sends batches of readings as line protocol to one HTTP endpoint. */
 export class InfluxForwarder implements Forwarder {
   readonly #target: InfluxTarget;
+  readonly #encoder: LineEncoder;
+  /** Sensors already reported as refused (one warning each per run). */
+  readonly #reported = new Set<string>();
   #inflight = new AbortController();
   #closed = false;
   /** Rows skipped because their value was not finite (the protocol cannot carry them). */
   skipped = 0;
+  /** Rows not sent because the dialect cannot carry their sensor name or unit exactly. */
+  refused = 0;
 
   constructor(target: InfluxTarget) {
     this.#target = target;
+    this.#encoder = new LineEncoder(target);
   }
 
   /** Posts `batch`; resolves on 2xx, throws {@link UpstreamError} otherwise. */
   async send(batch: readonly StoredReading[]): Promise<void> {
     if (this.#closed) throw new UpstreamError("forwarder closed");
-    const { text, skipped } = encodeLines(batch, this.#target);
+    const { text, skipped, refused } = this.#encoder.encode(batch);
     this.skipped += skipped;
+    for (const r of refused) {
+      this.refused += r.readings;
+      if (this.#reported.has(r.sensor)) continue;
+      this.#reported.add(r.sensor);
+      logger("forward").warn(
+        "forwarder {name}: readings of sensor {sensor} are not sent, {reason} (dialect={dialect})",
+        { name: this.#target.name, sensor: r.sensor, reason: r.reason, dialect: this.#target.dialect },
+      );
+    }
     if (text === "") return;
     const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
     if (this.#target.authorization) headers.authorization = this.#target.authorization;

@@ -7,6 +7,9 @@
  * @module
  */
 
+import { LINE_DIALECTS, type LineDialect } from "../formats.ts";
+import { mappingRefusal } from "./line_protocol.ts";
+
 /** What every forwarder shares. */
 interface CommonTarget {
   /** Stable name of the forwarder: the key of its durable cursor (`name=` or derived from the URL). */
@@ -38,6 +41,8 @@ export interface InfluxTarget extends CommonTarget {
   unitTag: string;
   /** Constant tags added to every line. */
   tags: [string, string][];
+  /** The reader the lines are written for (`dialect=`, or chosen from the path). */
+  dialect: LineDialect;
 }
 
 /** MQTT publish, QoS 1, one JSON message per reading. */
@@ -78,6 +83,7 @@ const INFLUX_KEYS = [
   "sensor-tag",
   "unit-tag",
   "tags",
+  "dialect",
 ];
 const MQTT_KEYS = [...COMMON_KEYS, "client-id", "qos", "ca"];
 
@@ -153,18 +159,35 @@ function parseInflux(url: URL): InfluxTarget {
   else if (target.searchParams.get("precision") !== "ms") {
     throw new ForwardTargetError(`${c.display}: precision must be ms (edgelog timestamps are milliseconds)`);
   }
-  return {
+  const parsed: InfluxTarget = {
     ...c,
     kind: "influx",
     url: target.href,
     authorization,
     gzip: boolOption(options, "gzip", false),
-    measurement: options.get("measurement") ?? "edgelog",
+    measurement: nonEmpty(options, "measurement", "edgelog"),
     field: nonEmpty(options, "field", "value"),
     sensorTag: options.get("sensor-tag") ?? "sensor",
     unitTag: options.get("unit-tag") ?? "unit",
     tags: parseTags(options.get("tags")),
+    dialect: dialectOption(options.get("dialect"), target.pathname),
   };
+  const why = mappingRefusal(parsed);
+  if (why !== undefined) throw new ForwardTargetError(`${c.display}: ${why} (dialect=${parsed.dialect})`);
+  return parsed;
+}
+
+/**
+ * The line-protocol dialect: `dialect=` when given, else `victoriametrics` for VictoriaMetrics'
+ * own `/influx/…` paths, else `portable` (read alike by VictoriaMetrics and InfluxDB 1.x; `/write`
+ * is served by both, so the path does not tell).
+ */
+export function dialectOption(raw: string | undefined, pathname: string): LineDialect {
+  if (raw === undefined) return pathname.startsWith("/influx/") ? "victoriametrics" : "portable";
+  if (!(LINE_DIALECTS as readonly string[]).includes(raw)) {
+    throw new ForwardTargetError(`dialect=${raw}: expected one of ${LINE_DIALECTS.join(", ")}`);
+  }
+  return raw as LineDialect;
 }
 
 function parseMqtt(url: URL): MqttTarget {

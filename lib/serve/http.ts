@@ -72,6 +72,28 @@ export function tokensEqual(given: string, expected: string): boolean {
 }
 
 /**
+ * The token of an `Authorization: Bearer <token>` header, or "" when there is none. The scheme
+ * is matched case-insensitively (RFC 9110 §11.1), so `bearer` and `BEARER` work too.
+ *
+ * @example
+ * ```ts
+ * bearerToken("bearer abc"); // "abc"
+ * bearerToken("Basic abc"); // ""
+ * ```
+ */
+export function bearerToken(header: string | null): string {
+  const m = /^bearer +(\S+) *$/i.exec(header ?? "");
+  return m ? m[1] : "";
+}
+
+/** The answer to HEAD: the GET response's status and headers, its content discarded. */
+async function withoutContent(response: Response | Promise<Response>): Promise<Response> {
+  const full = await response;
+  await full.body?.cancel();
+  return new Response(null, { status: full.status, statusText: full.statusText, headers: full.headers });
+}
+
+/**
  * One `Deno.serve` listener with a small route table.
  *
  * @example
@@ -135,24 +157,24 @@ export class HttpServer {
     const url = new URL(request.url);
     const matches = this.#routes.filter((r) => r.path === url.pathname);
     if (matches.length === 0) return new Response("not found\n", { status: 404 });
-    const route = matches.find((r) => r.method === request.method);
+    // RFC 9110 §9.3.2: HEAD is GET without the content; every GET route answers it.
+    const head = request.method === "HEAD";
+    const route = matches.find((r) => r.method === (head ? "GET" : request.method));
     if (!route) {
-      return new Response("method not allowed\n", {
-        status: 405,
-        headers: { allow: matches.map((r) => r.method).join(", ") },
-      });
+      const allowed = matches.map((r) => r.method);
+      if (allowed.includes("GET")) allowed.splice(allowed.indexOf("GET") + 1, 0, "HEAD");
+      return new Response("method not allowed\n", { status: 405, headers: { allow: allowed.join(", ") } });
     }
     if (this.#token !== undefined && !route.public) {
-      const auth = request.headers.get("authorization") ?? "";
-      const given = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-      if (!tokensEqual(given, this.#token)) {
+      if (!tokensEqual(bearerToken(request.headers.get("authorization")), this.#token)) {
         return new Response("unauthorized: send 'Authorization: Bearer <token>'\n", {
           status: 401,
           headers: { "www-authenticate": "Bearer" },
         });
       }
     }
-    return route.handler(request, url);
+    if (!head) return route.handler(request, url);
+    return withoutContent(route.handler(new Request(request.url, { headers: request.headers }), url));
   }
 
   /** Stops accepting connections and waits for in-flight requests to finish. */

@@ -91,13 +91,18 @@ export interface MetricsSources {
   health: HealthStatus;
   version: string;
   bufferSize: number;
-  /** Wall-clock start of the logger, unix ms. */
-  startedAt: number;
   /** Forwarders' lag; none until forwarders exist. */
   forwarders: readonly ForwardLag[];
+  /** Reads `/proc/self/stat` and friends; injectable for tests. */
+  readProc?: (path: string) => string;
+  /** Counts the entries of a directory (`/proc/self/fd`); injectable for tests. */
+  countEntries?: (dir: string) => number;
 }
 
-/** Renders every edgelog metric. */
+/**
+ * Renders every edgelog metric. Names follow the Prometheus naming guide: base units at the end
+ * (`_seconds`, `_bytes`, and `_readings` for counts of readings), `_total` after them on counters.
+ */
 export function renderMetrics(src: MetricsSources): string {
   const out = new Exposition();
   const c = src.pipeline.counters;
@@ -108,28 +113,26 @@ export function renderMetrics(src: MetricsSources): string {
   out.family("edgelog_healthy", "gauge", "1 while the writer is committing (what /healthz says), 0 otherwise.")
     .sample(src.health.status === "ok" ? 1 : 0);
 
-  const taken = out.family("edgelog_readings_taken_total", "counter", "Readings accepted into the buffer.");
-  if (sources.length === 0) taken.sample(c.taken);
+  // Per source; every source is registered (at 0) when it starts, so rates work from the first scrape.
+  const taken = out.family("edgelog_taken_readings_total", "counter", "Readings accepted into the buffer.");
   for (const [source, s] of sources) taken.sample(s.taken, { source });
   const dropped = out.family(
-    "edgelog_readings_dropped_total",
+    "edgelog_dropped_readings_total",
     "counter",
     "Readings a source produced but the full buffer refused.",
   );
-  if (sources.length === 0) dropped.sample(c.dropped);
   for (const [source, s] of sources) dropped.sample(s.dropped, { source });
-  const rejected = out.family("edgelog_readings_rejected_total", "counter", "Readings refused as invalid, by reason.");
-  let rejectedByReason = 0;
+  const rejected = out.family(
+    "edgelog_rejected_readings_total",
+    "counter",
+    "Readings refused as invalid, by source and reason.",
+  );
   for (const [source, s] of sources) {
-    for (const [reason, n] of s.rejected) {
-      rejected.sample(n, { source, reason });
-      rejectedByReason += n;
-    }
+    for (const [reason, n] of s.rejected) rejected.sample(n, { source, reason });
   }
-  if (c.rejected > rejectedByReason) rejected.sample(c.rejected - rejectedByReason, { source: "", reason: "" });
-  out.family("edgelog_readings_stored_total", "counter", "Readings committed to the database.").sample(c.stored);
-  out.family("edgelog_readings_pending", "gauge", "Readings waiting in the buffer for the writer.")
-    .sample(src.pipeline.pendingCount);
+  out.family("edgelog_stored_readings_total", "counter", "Readings committed to the database.").sample(c.stored);
+  out.family("edgelog_pending_readings", "gauge", "Readings taken and waiting in the buffer for the writer.")
+    .sample(c.pending);
   out.family("edgelog_buffer_capacity_readings", "gauge", "Readings the buffer holds at most.").sample(src.bufferSize);
 
   out.family("edgelog_commits_total", "counter", "Transactions committed.").sample(c.commits);
@@ -139,7 +142,7 @@ export function renderMetrics(src: MetricsSources): string {
   out.family("edgelog_commit_errors_in_row", "gauge", "Failed commits since the last successful one.")
     .sample(c.commitErrorsInRow);
   out.histogram("edgelog_commit_duration_seconds", "Time one commit took.", src.pipeline.commitSeconds);
-  out.histogram("edgelog_commit_batch_size", "Readings per commit.", src.pipeline.batchSizes);
+  out.histogram("edgelog_commit_batch_readings", "Readings per commit.", src.pipeline.batchSizes);
   out.family("edgelog_last_commit_timestamp_seconds", "gauge", "Unix time of the last commit; 0 before the first.")
     .sample(c.lastCommitAt / 1000);
 
@@ -180,10 +183,58 @@ export function renderMetrics(src: MetricsSources): string {
     for (const f of src.forwarders) age.sample(f.seconds, { forwarder: f.name });
   }
 
-  out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.").sample(Deno.memoryUsage().rss);
-  out.family("process_start_time_seconds", "gauge", "Start time of the process since the unix epoch in seconds.")
-    .sample(Math.round(performance.timeOrigin) / 1000);
-  out.family("edgelog_uptime_seconds", "gauge", "Seconds since the logger started.")
-    .sample((Date.now() - src.startedAt) / 1000);
+  processMetrics(out, src.readProc ?? Deno.readTextFileSync, src.countEntries);
   return out.text();
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux ABI). */
+const CLOCK_TICKS = 100;
+
+/**
+ * The standard `process_*` metrics of the Prometheus client libraries, from what Deno and
+ * `/proc/self` tell. Without `/proc` (another OS, or no permission to read it) only the resident
+ * memory and the start time are written: a scrape never fails over them.
+ */
+export function processMetrics(
+  out: Exposition,
+  readProc: (path: string) => string,
+  countEntries: (dir: string) => number = (dir) => [...Deno.readDirSync(dir)].length,
+): void {
+  let stat: string[] | undefined;
+  let maxFds: number | undefined;
+  try {
+    // The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    const text = readProc("/proc/self/stat");
+    stat = text.slice(text.lastIndexOf(")") + 2).trim().split(" ");
+  } catch {
+    stat = undefined;
+  }
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readProc("/proc/self/limits"));
+    if (m) maxFds = Number(m[1]);
+  } catch {
+    maxFds = undefined;
+  }
+  if (stat && stat.length > 20) {
+    // Fields from state (field 3) on: utime is field 14, stime 15, vsize 23.
+    const field = (n: number) => Number(stat![n - 3]);
+    out.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+      .sample((field(14) + field(15)) / CLOCK_TICKS);
+    out.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.").sample(field(23));
+  }
+  out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.").sample(Deno.memoryUsage().rss);
+  out.family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+    .sample(Math.round(performance.timeOrigin) / 1000);
+  let openFds: number | undefined;
+  try {
+    openFds = countEntries("/proc/self/fd");
+  } catch {
+    openFds = undefined;
+  }
+  if (openFds !== undefined) {
+    out.family("process_open_fds", "gauge", "Number of open file descriptors.").sample(openFds);
+  }
+  if (maxFds !== undefined) {
+    out.family("process_max_fds", "gauge", "Maximum number of open file descriptors.").sample(maxFds);
+  }
 }

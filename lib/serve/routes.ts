@@ -88,7 +88,6 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
         health: health(),
         version: deps.version,
         bufferSize: deps.bufferSize,
-        startedAt: deps.startedAt,
         forwarders: forwarders(),
       }),
       { headers: { "content-type": METRICS_CONTENT_TYPE, ...NO_STORE } },

@@ -7,25 +7,29 @@
 
 import type { Reading } from "../reading.ts";
 
-/** Why an input was refused; the keys of `rejectedByReason` in the stats. */
-export type RejectReason =
-  | "invalid_json"
-  | "not_an_object"
-  | "missing_field"
-  | "unknown_field"
-  | "wrong_type"
-  | "not_finite"
-  | "value_out_of_range"
-  | "bad_sensor_name"
-  | "bad_unit"
-  | "ts_before_2000"
-  | "ts_in_future"
-  | "line_too_long"
-  | "invalid_utf8"
-  | "bad_text_line"
-  | "body_too_large"
-  | "body_refused"
-  | "too_many_sensors";
+/** Every reason an input may be refused for: the keys of `rejectedByReason` in the stats. */
+export const REJECT_REASONS = [
+  "invalid_json",
+  "not_an_object",
+  "missing_field",
+  "unknown_field",
+  "wrong_type",
+  "not_finite",
+  "value_out_of_range",
+  "bad_sensor_name",
+  "bad_unit",
+  "ts_before_2000",
+  "ts_in_future",
+  "line_too_long",
+  "invalid_utf8",
+  "bad_text_line",
+  "body_too_large",
+  "body_refused",
+  "too_many_sensors",
+] as const;
+
+/** Why an input was refused. */
+export type RejectReason = typeof REJECT_REASONS[number];
 
 /** The outcome of parsing one input. */
 export type ParseResult =

@@ -9,7 +9,7 @@
 import { ConfigError } from "../errors.ts";
 import type { Pipeline } from "../pipeline.ts";
 import type { HttpServer } from "../serve/mod.ts";
-import { SensorLimit } from "./_reading_parser.ts";
+import { REJECT_REASONS, SensorLimit } from "./_reading_parser.ts";
 import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
@@ -118,5 +118,7 @@ function createSource(
 
 /** The refusals of `source`, counted in the pipeline under that source's name. */
 export function rejectionsOf(source: string, pipeline: Pipeline): Rejections {
+  // Every reason at 0 from the start, so a rate over the metric works from the first scrape.
+  for (const reason of REJECT_REASONS) pipeline.countRejected(source, reason, 0);
   return new Rejections(source, { reject: (reason, n = 1) => pipeline.countRejected(source, reason, n) });
 }

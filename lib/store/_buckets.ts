@@ -6,7 +6,7 @@
  */
 
 import { bucketStart } from "../units.ts";
-import type { Segment } from "./chunks.ts";
+import type { Segment } from "./_merge.ts";
 
 /** `[bucket_ts, sum, min, max, count, last_ts, last]` of a downsampled bucket, in time order. */
 export type DownsampledRow = [number, number, number, number, number, number, number];

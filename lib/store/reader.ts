@@ -12,14 +12,14 @@
 
 import type { StatementSync } from "node:sqlite";
 import { ConfigError } from "../errors.ts";
-import { bucketStart } from "../units.ts";
 import { Connection, type DbUsage } from "./_connection.ts";
 import { fileSize, walPath } from "./files.ts";
 import { writerPid } from "./lock.ts";
 import { openReadConnection } from "./open.ts";
 import { chunkHeader, decodeChunk } from "./chunk_codec.ts";
 import { type DownsampledRow, foldBuckets } from "./_buckets.ts";
-import { LogPager, type LogRow, maxReadingId, returnArrays, sensorReadings, sensorSegments } from "./chunks.ts";
+import { sensorReadings, sensorSegments } from "./_merge.ts";
+import { LogPager, type LogRow, maxReadingId, returnArrays } from "./chunks.ts";
 import { type ForwardLag, forwardLags, type StoredReading } from "./outbox.ts";
 
 /** A sensor as the reader sees it. */

@@ -84,7 +84,7 @@ Deno.test("query rejects bad times, unknown sensors and bad widths with exit 2 a
     [["--sensor", "nope"], /--sensor: no sensor matches "nope"; known sensors: s-1, s-2/],
     [["--every", "0s"], /--every/],
     [["--format", "xml"], /--format: expected one of/],
-    [["--bogus"], /query: Unknown option '--bogus'/],
+    [["--bogus"], /^edgelog: query: unknown option --bogus; see 'edgelog query --help'$/m],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await runOnce(["query", "--db", db, ...args]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseInvocation } from "../../lib/config.ts";
-import { ConfigError } from "../../lib/errors.ts";
+import type { ConfigError } from "../../lib/errors.ts";
 
 const VM = "http://127.0.0.1:8428/write";
 const MQ = "mqtt://127.0.0.1:1883/edgelog/{host}/{sensor}";

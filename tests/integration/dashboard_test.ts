@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
+// Test-only: a direct specifier keeps it out of the program's import map and module graph.
+import { type BrowserContext, chromium } from "npm:playwright-core@1.65.1";
 import { countReadings, tempDir } from "../_helpers/database.ts";
 import { listenerUrl } from "../_helpers/network.ts";
 import { hasCommand, isRoot, type LoggerProcess, run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
@@ -56,10 +57,10 @@ Deno.test("a running logger serves /healthz, Prometheus /metrics and the read AP
       assert.equal(check.code, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
       assert.equal(check.stdout + check.stderr, "", "no lint problems");
     }
-    const storedMetric = sample(text, "edgelog_readings_stored_total");
+    const storedMetric = sample(text, "edgelog_stored_readings_total");
     assert.ok(storedMetric >= 300, `stored ${storedMetric}`);
     assert.ok(storedMetric <= countReadings(db), "the metric never counts more than the database holds");
-    assert.match(text, /^edgelog_readings_taken_total\{source="simulated"\} \d+$/m);
+    assert.match(text, /^edgelog_taken_readings_total\{source="simulated"\} \d+$/m);
     assert.match(text, /^edgelog_build_info\{version="0\.1\.0",sqlite_version="3\.[\d.]+",deno_version="[^"]+"\} 1$/m);
     assert.equal(sample(text, "edgelog_healthy"), 1);
     const commits = sample(text, "edgelog_commits_total");

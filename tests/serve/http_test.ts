@@ -29,6 +29,26 @@ Deno.test("with a token, data routes answer 401 without it or with a wrong one, 
   assert.deepEqual([ok.status, ok.body], [200, "secret"]);
 });
 
+Deno.test("the Bearer scheme is matched case-insensitively (RFC 9110 §11.1)", async () => {
+  await using s = await server("s3cret");
+  for (const scheme of ["bearer", "BEARER", "BeArEr"]) {
+    const ok = await fetchText(`${s.base}/data`, { headers: { authorization: `${scheme} s3cret` } });
+    assert.deepEqual([ok.status, ok.body], [200, "secret"], scheme);
+  }
+  assert.equal((await fetchText(`${s.base}/data`, { headers: { authorization: "bearer wrong" } })).status, 401);
+});
+
+Deno.test("HEAD answers every GET route with the GET status and headers and no content (RFC 9110 §9.3.2)", async () => {
+  await using s = await server("s3cret");
+  const auth = { authorization: "Bearer s3cret" };
+  const head = await fetchText(`${s.base}/data`, { method: "HEAD", headers: auth });
+  assert.deepEqual([head.status, head.body], [200, ""]);
+  assert.equal(head.headers.get("content-type"), "text/plain;charset=UTF-8");
+  assert.equal((await fetchText(`${s.base}/data`, { method: "HEAD" })).status, 401, "the token is still required");
+  assert.deepEqual([(await fetchText(`${s.base}/healthz`, { method: "HEAD" })).status], [200]);
+  assert.equal((await fetchText(`${s.base}/nothing`, { method: "HEAD" })).status, 404);
+});
+
 Deno.test("public routes answer without the token", async () => {
   await using s = await server("s3cret");
   const health = await fetchText(`${s.base}/healthz`);
@@ -45,8 +65,8 @@ Deno.test("a known path with another method is 405 naming the allowed methods; a
   await using s = await server();
   const wrong = await fetchText(`${s.base}/data`, { method: "DELETE" });
   assert.equal(wrong.status, 405);
-  assert.equal(wrong.headers.get("allow"), "GET, POST");
-  assert.equal((await fetchText(`${s.base}/healthz`, { method: "POST" })).headers.get("allow"), "GET");
+  assert.equal(wrong.headers.get("allow"), "GET, HEAD, POST");
+  assert.equal((await fetchText(`${s.base}/healthz`, { method: "POST" })).headers.get("allow"), "GET, HEAD");
   assert.equal((await fetchText(`${s.base}/nothing`)).status, 404);
 });
 

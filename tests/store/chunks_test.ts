@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Reading } from "../../lib/reading.ts";
+import type { Reading } from "../../lib/reading.ts";
 import { OutboxReader, Reader, Store } from "../../lib/store/mod.ts";
 import { tempDir, withDb } from "../_helpers/database.ts";
 import { seededRandom } from "../_helpers/fuzz.ts";

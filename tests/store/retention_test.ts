@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Reader, Retention, Store } from "../../lib/store/mod.ts";
+import { Reader, type Retention, Store } from "../../lib/store/mod.ts";
 import { seedReadings, tempDir, withDb } from "../_helpers/database.ts";
 
 const DAY = 86_400_000;
