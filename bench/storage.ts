@@ -146,7 +146,7 @@ async function measure(
         sensors,
         warmS,
         seconds,
-        [...newArgs, ...newExtra],
+        newExtra.length > 0 ? newExtra : newArgs,
       ),
     ]);
     return { o, n };
@@ -155,7 +155,8 @@ async function measure(
   const r100 = await side(100, 50, quick ? windowS : 90, true);
   const r3 = await side(1000, 3, windowS, true);
   const r500 = await side(1000, 500, windowS, true);
-  const r10 = await side(10, 3, quick ? windowS : 60, false);
+  // Default settings, truly: at 10/s compaction runs once in 20 minutes, so it is left at its default.
+  const r10 = await side(10, 3, quick ? windowS : 60, false, ["--compact-after", "10m"]);
   const disk = diskBytes(work, quick ? 100_000 : 1_000_000);
   const query = await queryTimes(work, old, now, quick ? 1_000_000 : 10_000_000, quick ? 1 : 3);
 
@@ -225,7 +226,8 @@ async function measure(
       `both layouts at the same time, each with its own copy of the database; big database = ${
         (bigRows / 1e6).toFixed(1)
       }M readings of 50 sensors (the new one compacted). Default settings, except that the new layout runs with ` +
-      "`--compact-after 10s` so that compaction's own writes fall inside the window.",
+      "`--compact-after 10s` on the big databases so that compaction's own writes fall inside the window (at 10/s it " +
+      "keeps its default: its compaction runs once in 20 minutes).",
   );
   print();
   print("| target | today's layout | new layout | target | met |");

@@ -62,6 +62,11 @@ export interface CompactionPolicy {
   minRows: number;
   /** … unless the oldest hot reading is older than this (unix ms): then move what is due. */
   forceBeforeTs: number;
+  /**
+   * More hot readings than this move whatever their age (oldest first): the hot table has no
+   * per-sensor index, so its size bounds what a query of one sensor scans. Default: no bound.
+   */
+  maxHotRows?: number;
 }
 
 /**
@@ -74,9 +79,13 @@ export function planCompaction(conn: Connection, policy: CompactionPolicy): Comp
   const oldest = conn.prepare("SELECT id, ts FROM readings ORDER BY id LIMIT 1").get() as
     | { id: number; ts: number }
     | undefined;
-  if (oldest === undefined || oldest.ts >= policy.cutoffTs) return undefined;
+  if (oldest === undefined) return undefined;
   const lo = Number(oldest.id);
   const newest = Number((conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number }).m);
+  if (newest - lo + 1 > (policy.maxHotRows ?? Infinity)) {
+    return { lo, hi: Math.min(newest, lo + policy.maxRows - 1) }; // too many hot readings: move the oldest
+  }
+  if (oldest.ts >= policy.cutoffTs) return undefined;
   const tsFrom = conn.prepare("SELECT id, ts FROM readings WHERE id >= ? ORDER BY id LIMIT 1");
   let a = lo, b = Math.min(newest, lo + policy.maxRows - 1);
   while (a < b) {
@@ -191,6 +200,9 @@ export function rewriteChunk(
 /** One compaction step's readings in id order, decoded (the pager keeps the last one). */
 interface Step {
   stepEnd: number;
+  /** The time range the step was decoded for (chunks outside it were skipped). */
+  since: number;
+  until: number;
   ids: Float64Array;
   sensors: Float64Array;
   ts: Float64Array;
@@ -240,7 +252,8 @@ export class LogPager {
 
   /** The readings of step `stepEnd` in id order, from the cache or decoded (skipping chunks out of range). */
   #load(stepEnd: number, since: number, until: number): Step {
-    if (this.#step?.stepEnd === stepEnd) return this.#step;
+    const cached = this.#step;
+    if (cached?.stepEnd === stepEnd && cached.since === since && cached.until === until) return cached;
     const chunks = this.#conn.prepare(
       "SELECT sensor_id, first_ts, last_ts, data FROM chunks WHERE step_end = ?",
     ).all(stepEnd) as { sensor_id: number; first_ts: number; last_ts: number; data: Uint8Array }[];
@@ -268,6 +281,8 @@ export class LogPager {
     order.sort((x, y) => ids[x] - ids[y]);
     const step: Step = {
       stepEnd,
+      since,
+      until,
       ids: new Float64Array(total),
       sensors: new Float64Array(total),
       ts: new Float64Array(total),
@@ -280,8 +295,7 @@ export class LogPager {
       step.ts[i] = ts[j];
       step.values[i] = values[j];
     }
-    // A step decoded for one time range is not complete for another: cache only unfiltered ones.
-    if (since === NO_MIN && until === NO_MAX) this.#step = step;
+    this.#step = step;
     return step;
   }
 }

@@ -24,11 +24,17 @@ export interface RetentionOptions {
   downsampleBucketMs: number;
   /** Hot readings older than this move into compressed chunks (ms; default 10 minutes). */
   compactAfterMs?: number;
-  /** Readings one compaction step moves at most (default 32768). */
+  /**
+   * Hot readings beyond this move into chunks whatever their age (default 1,000,000): queries of
+   * one sensor scan the hot table, so this bounds their cost at very high rates.
+   */
+  compactMaxHotRows?: number;
+  /** Readings one compaction step moves at most (default 65536). */
   compactMaxRows?: number;
   /**
-   * Readings due before a compaction step runs (default 8192), so that chunks are not tiny;
-   * readings older than twice `compactAfterMs` move whatever their number.
+   * Readings due before a compaction step runs (default: 8192, and at least 64 per sensor up to
+   * `compactMaxRows`), so that chunks are not tiny; readings older than twice `compactAfterMs`
+   * move whatever their number.
    */
   compactMinRows?: number;
   /** Wall clock in unix ms; injectable for tests. */
@@ -79,7 +85,7 @@ export type StepOutcome = "expired" | "evicted" | "downsampled" | "compacted" | 
 export class Retention {
   readonly #sql: RetentionSql;
   readonly #options:
-    & Required<Omit<RetentionOptions, "retentionMs" | "maxDbSizeBytes" | "downsampleAfterMs">>
+    & Required<Omit<RetentionOptions, "retentionMs" | "maxDbSizeBytes" | "downsampleAfterMs" | "compactMinRows">>
     & RetentionOptions;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
@@ -93,8 +99,8 @@ export class Retention {
       now: () => Date.now(),
       rowsPerStep: 5000,
       compactAfterMs: DEFAULT_COMPACT_AFTER_MS,
-      compactMaxRows: 32_768,
-      compactMinRows: 8192,
+      compactMaxRows: 65_536,
+      compactMaxHotRows: 1_000_000,
       busyIntervalMs: 5,
       idleIntervalMs: 1000,
       onError: () => {},
@@ -157,7 +163,11 @@ export class Retention {
       cutoffTs: now - o.compactAfterMs,
       forceBeforeTs: now - 2 * o.compactAfterMs,
       maxRows: o.compactMaxRows,
-      minRows: o.compactMinRows,
+      maxHotRows: o.compactMaxHotRows,
+      // A chunk per sensor and step: with many sensors, wait for more readings so each chunk holds
+      // enough to be worth its header and index entries.
+      minRows: o.compactMinRows ??
+        Math.max(MIN_STEP_READINGS, Math.min(o.compactMaxRows, READINGS_PER_CHUNK * store.sensorCount())),
     });
     if (n > 0) {
       this.counters.compacted += n;
@@ -203,6 +213,11 @@ export class Retention {
 /** Default of `--compact-after`: readings stay in the hot table this long, ms. */
 export const DEFAULT_COMPACT_AFTER_MS = 10 * 60_000;
 
+/** Readings a compaction step waits for by default … */
+const MIN_STEP_READINGS = 8192;
+/** … and per sensor (at most `compactMaxRows` in all). */
+const READINGS_PER_CHUNK = 64;
+
 /** How many of each sensor's oldest chunks an expiry step looks at for readings partly expired. */
 const STRADDLING_CHUNKS = 4;
 
@@ -217,6 +232,11 @@ class RetentionSql {
   /** How many pages the database file has and how many are in use. */
   usage(): { usedBytes: number } {
     return this.#conn.usage();
+  }
+
+  /** Number of sensors. */
+  sensorCount(): number {
+    return Number((this.#conn.prepare("SELECT count(*) AS n FROM sensors").get() as { n: number }).n);
   }
 
   /** The ids of every sensor (downsampling walks them). */
