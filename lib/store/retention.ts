@@ -32,7 +32,7 @@ export interface RetentionOptions {
   /** Readings one compaction step moves at most (default 65536). */
   compactMaxRows?: number;
   /**
-   * Readings due before a compaction step runs (default: 8192, and at least 64 per sensor up to
+   * Readings due before a compaction step runs (default: 8192, and at least 128 per sensor up to
    * `compactMaxRows`), so that chunks are not tiny; readings older than twice `compactAfterMs`
    * move whatever their number.
    */
@@ -216,4 +216,4 @@ export const DEFAULT_COMPACT_AFTER_MS = 10 * 60_000;
 /** Readings a compaction step waits for by default … */
 const MIN_STEP_READINGS = 8192;
 /** … and per sensor (at most `compactMaxRows` in all). */
-const READINGS_PER_CHUNK = 64;
+const READINGS_PER_CHUNK = 128;
