@@ -89,7 +89,7 @@ Deno.test("systemd-analyze verify accepts the unit file", { ignore: cannotVerify
 Deno.test("the serial and I2C drop-in the unit's comments describe passes systemd-analyze verify", {
   ignore: cannotVerify(),
 }, async () => {
-  const dropIn = Deno.readTextFileSync(UNIT).split("\n").map((l) => /^#   ([A-Za-z]+=.*)$/.exec(l)?.[1])
+  const dropIn = Deno.readTextFileSync(UNIT).split("\n").map((l) => /^# {3}([A-Za-z]+=.*)$/.exec(l)?.[1])
     .filter((l): l is string => l !== undefined && !l.startsWith("Environment="));
   const keys = new Set(dropIn.map((l) => l.split("=")[0]));
   assert.deepEqual([...keys].sort(), ["DeviceAllow", "DevicePolicy", "PrivateDevices", "SupplementaryGroups"]);
