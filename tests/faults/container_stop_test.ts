@@ -398,8 +398,8 @@ async function containerScenario(arch: Arch, opts: { trials: number; earlyTrials
 
 /**
  * `docker stop` right after `docker start`: SIGTERM to PID 1 `delayMs` after it exec'd the
- * entrypoint (0: the instant the exec is seen). A stop is lost when the logger starts logging
- * anyway (PID 1 dropped the signal); a second SIGTERM then ends that trial.
+ * entrypoint (0: the instant the exec is seen). A stop is lost when the logger starts logging and
+ * keeps logging (PID 1 dropped the signal); a second SIGTERM then ends that trial.
  */
 async function earlyStops(
   root: string,
@@ -428,14 +428,27 @@ async function earlyStops(
         p.exited().then(() => "exited" as const),
         p.waitUntilLogging(arch === "arm64" ? 120_000 : 30_000).then(() => "logging" as const),
       ]);
+      let dropped = false;
       if (outcome === "logging") {
-        lost++; // PID 1 dropped it: the logger runs on until the next stop
-        Deno.kill(pid1, "SIGTERM");
+        // Logging started: either the stop is already under way (the signal was held pending,
+        // e.g. blocked in a thread still starting, and is handled now) or PID 1 dropped it and
+        // the logger runs on until the next stop.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stoppedAnyway = await Promise.race([
+          p.exited().then(() => true),
+          new Promise<boolean>((r) => timer = setTimeout(() => r(false), graceMs(arch) / 5)),
+        ]);
+        clearTimeout(timer);
+        if (!stoppedAnyway) {
+          dropped = true;
+          lost++;
+          Deno.kill(pid1, "SIGTERM");
+        }
       }
       const status = await exitedWithin(p, graceMs(arch));
       if (init) codes.push(status.code);
       if (p.finalRecord() === undefined) beforeHandler++;
-      if (init || outcome === "logging") rows += await assertStopped(p, status, db, rows);
+      if (init || dropped) rows += await assertStopped(p, status, db, rows);
     } finally {
       await killQuietly(p);
     }
