@@ -51,10 +51,8 @@ function graceMs(arch: Arch): number {
 /**
  * How long after PID 1's exec the asserted early stops come. The quickest `docker stop` after
  * `docker start` is a new CLI process plus dockerd → containerd → runc: tens of milliseconds.
- * tini has blocked signals within about a millisecond of its exec on a quiet machine (0 of 30
- * stops lost at 1 ms, 7 of 30 at 0 ms), but several milliseconds under heavy load (1 of 20 lost
- * at 5 ms with a load average of 11 on 2 cores). The test also reports stops at the instant of
- * the exec, and whether PID 1 had finished its signal set-up when each stop arrived.
+ * tini needs about a millisecond to block signals, several under heavy load (figures in
+ * docs/RELIABILITY.md, scenario 3); stops at the instant of the exec are reported, not asserted.
  */
 const EARLY_STOP_MS = 20;
 /** The non-root user of the image (Dockerfile `USER`). */
