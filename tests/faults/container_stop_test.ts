@@ -163,16 +163,19 @@ function spawnContainer(root: string, arch: Arch, args: string[], init = true): 
   ];
   const entry = entrypoint().flatMap((a) => a === "/edgelog" ? runtime : [a]);
   const argv = init ? entry : runtime;
-  // bash mounts /proc for the new PID namespace, then becomes (through chroot) the entrypoint.
+  // bash mounts /proc for the new PID namespace and brings up the loopback of the new network
+  // namespace (a container's own, so the image's listener port cannot clash with the host's), then
+  // becomes (through chroot) the entrypoint.
   const child = new Deno.Command("unshare", {
     args: [
       "--pid",
       "--fork",
       "--mount",
+      "--net",
       "--kill-child=SIGKILL",
       "bash",
       "-c",
-      'mount -t proc proc "$0/proc" && exec chroot --userspec="$1" "$0" "${@:2}"',
+      'mount -t proc proc "$0/proc" && ip link set lo up && exec chroot --userspec="$1" "$0" "${@:2}"',
       root,
       IMAGE_USER,
       ...argv,
@@ -347,8 +350,12 @@ async function containerScenario(arch: Arch, opts: { trials: number; earlyTrials
         const start = await p.waitUntilLogging(startTimeout);
         assert.ok(start.pid !== 1, "edgelog is not PID 1: tini is");
         if (i === 1) {
-          // The image's HEALTHCHECK (`/edgelog health`) against the container's loopback listener.
-          const health = await runOnce(["health"], { env: { EDGELOG_LISTEN: imageEnv().EDGELOG_LISTEN } });
+          // The image's HEALTHCHECK (`/edgelog health`) against the container's loopback listener,
+          // run inside the container's network namespace as docker does.
+          const health = await runOnce(["health"], {
+            env: { EDGELOG_LISTEN: imageEnv().EDGELOG_LISTEN },
+            prefix: ["nsenter", `--net=/proc/${pid1}/ns/net`],
+          });
           assert.equal(health.code, 0, `HEALTHCHECK: ${health.stdout}${health.stderr}`);
         }
         await new Promise((r) => setTimeout(r, random.int(0, 1500)));
