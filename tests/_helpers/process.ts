@@ -35,14 +35,6 @@ export function denoCommand(): string[] {
   return custom ? custom.split(/\s+/) : [Deno.execPath()];
 }
 
-/**
- * True when the program runs under an emulator (`EDGELOG_TEST_DENO`): its signal handlers are then
- * hidden behind the emulator's, so {@link catchesSignal} cannot see them.
- */
-export function emulated(): boolean {
-  return denoCommand().length > 1;
-}
-
 /** Deadlines are multiplied by this (`EDGELOG_TEST_TIMEOUT_SCALE`, e.g. 10 under emulation). */
 const TIMEOUT_SCALE = Number(Deno.env.get("EDGELOG_TEST_TIMEOUT_SCALE") ?? "1") || 1;
 
