@@ -145,16 +145,17 @@ export class SysfsSource implements Source {
   }
 
   /**
-   * Deno lets a program read paths under /sys only with --allow-all (denoland/deno#27564), which
-   * edgelog does not take; the same tree bind-mounted elsewhere is readable with --allow-read.
+   * Deno lets a program read paths under /sys only with --allow-all (denoland/deno#27564). The
+   * start task and the compiled binary have it (docs/SECURITY.md); a hand-written `deno run` with
+   * less lands here. The same tree bind-mounted elsewhere is readable with --allow-read.
    */
   #explainPermission(path: string): void {
     if (this.#warned.has("permission")) return;
     this.#warned.add("permission");
     this.#log.error(
-      "sysfs: cannot read {path}: Deno allows reading /sys only with --allow-all; bind-mount /sys read-only elsewhere " +
-        "(e.g. docker -v /sys:/host/sys:ro, systemd BindReadOnlyPaths=/sys:/run/edgelog/sys) and set --sysfs-root " +
-        "to it (see docs/SOURCES.md)",
+      "sysfs: cannot read {path}: Deno allows reading /sys only with --allow-all, which `deno task start` and the " +
+        "compiled binary have but this run does not; run it with --allow-all, or bind-mount /sys read-only elsewhere " +
+        "(e.g. BindReadOnlyPaths=/sys:/run/edgelog/sys) and set --sysfs-root to it (see docs/SECURITY.md)",
       { path },
     );
   }

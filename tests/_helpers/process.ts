@@ -25,6 +25,19 @@ export function startFlags(): string[] {
   return m[1].split(/\s+/);
 }
 
+/**
+ * The command that runs Deno for the program under test: this Deno, or `EDGELOG_TEST_DENO` (words
+ * separated by spaces), which `deno task test:arm64` sets to the arm64 Deno under qemu-user while
+ * the tests themselves run on this Deno.
+ */
+export function denoCommand(): string[] {
+  const custom = Deno.env.get("EDGELOG_TEST_DENO")?.trim();
+  return custom ? custom.split(/\s+/) : [Deno.execPath()];
+}
+
+/** Deadlines are multiplied by this (`EDGELOG_TEST_TIMEOUT_SCALE`, e.g. 10 under emulation). */
+const TIMEOUT_SCALE = Number(Deno.env.get("EDGELOG_TEST_TIMEOUT_SCALE") ?? "1") || 1;
+
 /** One parsed JSON log record. */
 export type LogRecord = Record<string, unknown> & { level: string; message: string };
 
@@ -111,7 +124,7 @@ export interface SpawnOptions {
 
 /** Spawns `deno run <start flags> main.ts <args>` with JSON logs. */
 export function spawnLogger(args: string[], options: SpawnOptions = {}): LoggerProcess {
-  const argv = [Deno.execPath(), "run", ...startFlags(), MAIN, ...args];
+  const argv = [...denoCommand(), "run", ...startFlags(), MAIN, ...args];
   const [cmd, ...rest] = [...(options.prefix ?? []), ...argv];
   const child = new Deno.Command(cmd, {
     args: rest,
@@ -140,6 +153,7 @@ export async function waitFor(
   timeoutMs = 10_000,
   what?: () => string,
 ): Promise<void> {
+  timeoutMs *= TIMEOUT_SCALE;
   const deadline = performance.now() + timeoutMs;
   while (!(await cond())) {
     if (performance.now() > deadline) {

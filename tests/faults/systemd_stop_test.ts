@@ -67,18 +67,70 @@ function cannotVerify(): boolean {
   return true;
 }
 
-Deno.test("systemd-analyze verify accepts the unit file", { ignore: cannotVerify() }, async () => {
+/** Runs `systemd-analyze verify` on `unit` with a stand-in /usr/local/bin/edgelog; returns stderr. */
+async function verify(unit: string): Promise<string> {
   // verify insists that ExecStart exists: give it a stand-in binary on a private tmpfs.
   const script = `mount -t tmpfs tmpfs /usr/local/bin && cp /bin/true /usr/local/bin/edgelog &&
     exec systemd-analyze verify "$0"`;
   const out = await new Deno.Command("unshare", {
-    args: ["--mount", "--propagation", "private", "sh", "-c", script, UNIT],
+    args: ["--mount", "--propagation", "private", "sh", "-c", script, unit],
     stdout: "piped",
     stderr: "piped",
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
-  assert.equal(stderr.trim(), "", "no warnings");
+  return stderr;
+}
+
+Deno.test("systemd-analyze verify accepts the unit file", { ignore: cannotVerify() }, async () => {
+  assert.equal((await verify(UNIT)).trim(), "", "no warnings");
+});
+
+Deno.test("the serial and I2C drop-in the unit's comments describe passes systemd-analyze verify", {
+  ignore: cannotVerify(),
+}, async () => {
+  const dropIn = Deno.readTextFileSync(UNIT).split("\n").map((l) => /^# {3}([A-Za-z]+=.*)$/.exec(l)?.[1])
+    .filter((l): l is string => l !== undefined && !l.startsWith("Environment="));
+  const keys = new Set(dropIn.map((l) => l.split("=")[0]));
+  assert.deepEqual([...keys].sort(), ["DeviceAllow", "DevicePolicy", "PrivateDevices", "SupplementaryGroups"]);
+  assert.ok(dropIn.includes("PrivateDevices=no") && dropIn.includes("SupplementaryGroups=dialout i2c"));
+  await using dir = await tempDir("edgelog-unit-");
+  const unit = join(dir.path, "edgelog.service");
+  Deno.writeTextFileSync(unit, `${Deno.readTextFileSync(UNIT)}\n[Service]\n${dropIn.join("\n")}\n`);
+  assert.equal((await verify(unit)).trim(), "", "no warnings");
+});
+
+Deno.test("systemd-analyze security rates the unit's exposure at most 1.7", {
+  ignore: !hasCommand("systemd-analyze"),
+}, async () => {
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["security", "--offline=yes", "--no-pager", UNIT],
+    stdout: "piped",
+    stderr: "piped",
+    env: { SYSTEMD_COLORS: "0" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const m = /Overall exposure level for edgelog\.service: (\d+\.\d+)/.exec(text);
+  assert.ok(m, text);
+  assert.ok(Number(m[1]) <= 1.7, `exposure ${m[1]}:\n${text}`);
+});
+
+Deno.test("the unit's Documentation= names files that scripts/install-systemd.sh installs", async () => {
+  const docs = unitSettings().get("Documentation")!.split(/\s+/);
+  assert.ok(docs.length > 0);
+  await using dir = await tempDir("edgelog-install-");
+  const out = await new Deno.Command("bash", {
+    args: [join(ROOT, "scripts", "install-systemd.sh")],
+    env: { PREFIX: dir.path, EDGELOG_BINARY: "/bin/true" },
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  for (const doc of docs) {
+    assert.match(doc, /^file:\/\/\//);
+    assert.ok(Deno.statSync(join(dir.path, doc.slice("file://".length))).isFile, doc);
+  }
+  assert.ok(Deno.statSync(join(dir.path, "etc/systemd/system/edgelog.service")).isFile);
+  assert.ok(Deno.statSync(join(dir.path, "usr/local/bin/edgelog")).isFile);
 });
 
 Deno.test("systemctl stop semantics (SIGTERM + SIGCONT to the group, SIGKILL after TimeoutStopSec) lose nothing", async () => {

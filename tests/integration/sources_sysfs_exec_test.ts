@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, readingRows, tempDir } from "../_helpers/database.ts";
-import { spawnLogger, waitFor } from "../_helpers/process.ts";
+import { LoggerProcess, MAIN, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
 Deno.test("sysfs sensors of a fake tree are sampled every interval with their units", async () => {
@@ -144,14 +144,27 @@ function running(pid: number): boolean {
   }
 }
 
-Deno.test("the real /sys under the start task's permissions: one clear error saying how to give access", async () => {
+Deno.test("a deno run with less than --allow-all gets one clear error for /sys saying how to give access", async () => {
   if (!(await Deno.stat("/sys/class").then(() => true, () => false))) return; // no /sys here at all
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
-  const p = spawnLogger(["--db", db, "--source", "sysfs", "--interval", "50ms"]);
+  // The start task has --allow-all (docs/SECURITY.md); someone's own `deno run` may not.
+  const narrow = ["--allow-read", "--allow-write", "--allow-net", "--allow-run", "--allow-env=EDGELOG_*"];
+  const p = new LoggerProcess(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", ...narrow, MAIN, "--db", db, "--source", "sysfs", "--interval", "50ms"],
+      env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
   try {
     const error = await p.waitForRecord((r) => r.level === "ERROR" && String(r.message).includes("sysfs"));
-    assert.match(String(error.message), /bind-mount \/sys read-only elsewhere.*--sysfs-root/);
+    assert.match(
+      String(error.message),
+      /run it with --allow-all, or bind-mount \/sys read-only elsewhere.*--sysfs-root/,
+    );
     await new Promise((r) => setTimeout(r, 200)); // several more ticks
     assert.equal(p.records.filter((r) => String(r.message).includes("sysfs")).length, 1, "said once, not per tick");
     p.kill("SIGTERM");
