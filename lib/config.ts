@@ -205,7 +205,9 @@ const RUN_FIELDS: readonly Field[] = [
     name: "source",
     parse: sourceList,
     multiple: true,
-    help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
+    help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http, " +
+      "mqtt(s)://[user:pass@]host[:port]/topic/filter/#[?strip=N&prefix=P&unit=U&qos=1&ca=FILE&insecure=true&" +
+      "client-id=ID&keepalive=S&max-payload=BYTES] (docs/SOURCES.md)",
   },
   {
     key: "maxSensors",

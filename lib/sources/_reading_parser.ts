@@ -25,7 +25,8 @@ export type RejectReason =
   | "bad_text_line"
   | "body_too_large"
   | "body_refused"
-  | "too_many_sensors";
+  | "too_many_sensors"
+  | "bad_payload";
 
 /** The outcome of parsing one input. */
 export type ParseResult =

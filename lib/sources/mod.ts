@@ -13,6 +13,7 @@ import { SensorLimit } from "./_reading_parser.ts";
 import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
+import { MqttSource } from "./mqtt.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
 import type { SourceSpec } from "./spec.ts";
@@ -43,8 +44,10 @@ export interface SourceSettings {
   sysfsRoot: string;
   /** Largest HTTP ingest body accepted, bytes. */
   httpMaxBodyBytes: number;
-  /** Most distinct sensors the push sources (stdin, exec, http) may create. */
+  /** Most distinct sensors the push sources (stdin, exec, http, mqtt) may create. */
   maxSensors: number;
+  /** The database path: with the host name it seeds the stable MQTT client id. */
+  db?: string;
 }
 
 /** What a source may need from the running logger besides its own settings. */
@@ -113,6 +116,24 @@ function createSource(
         maxBodyBytes: settings.httpMaxBodyBytes,
         sensorLimit,
       });
+    case "mqtt":
+      return new MqttSource({
+        spec: spec.mqtt!,
+        pipeline,
+        rejections: rejectionsOf(`mqtt ${spec.mqtt!.display}`, pipeline),
+        sensorLimit,
+        host: hostName(),
+        dbPath: settings.db ?? "edgelog.db",
+      });
+  }
+}
+
+/** The host name, part of the MQTT client id's seed (needs `--allow-sys=hostname`). */
+function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "edgelog";
   }
 }
 

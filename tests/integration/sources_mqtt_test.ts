@@ -1,0 +1,92 @@
+/**
+ * The `mqtt` source against a real mosquitto and mosquitto_pub: messages published before
+ * edgelog starts, while it is SIGKILLed and across a broker restart are all stored at least once;
+ * bad payloads are counted by reason and acknowledged (not delivered again).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readingRows, tempDir } from "../_helpers/database.ts";
+import { Mosquitto, mosquittoPub } from "../_helpers/mqtt.ts";
+import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { announceSkip, missing } from "../_helpers/upstreams.ts";
+
+const skip = missing("mosquitto", "mosquitto") ?? missing("mosquitto_pub", "mosquitto-clients");
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
+Deno.test({
+  name: "mqtt: readings published before start, during a SIGKILL and across a broker restart are all stored",
+  ignore: announceSkip(skip),
+  fn: async () => {
+    await using dir = await tempDir();
+    const db = join(dir.path, "edgelog.db");
+    // Saved at once, so even a SIGKILLed broker keeps the session and its queued messages.
+    await using broker = await Mosquitto.start({ extraConfig: ["autosave_interval 1", "autosave_on_changes true"] });
+    const source = `mqtt://127.0.0.1:${broker.port}/test/#?unit=u`;
+    const running: LoggerProcess[] = [];
+    const spawn = async () => {
+      const p = spawnLogger(["--db", db, "--source", source, "--commit-interval", "50"]);
+      running.push(p);
+      await p.waitUntilLogging();
+      await p.waitForRecord((r) => /connected as/.test(String(r.message)) || r.clientId !== undefined);
+      return p;
+    };
+    const values = () => new Set(readingRows(db).filter((r) => r.sensor === "test/seq").map((r) => r.value));
+    const stopped = async (p: LoggerProcess, signal: Deno.Signal) => {
+      p.kill(signal);
+      const status = await p.exited();
+      if (signal === "SIGTERM") assert.equal(status.code, 0, p.stderrLines.slice(-20).join("\n"));
+    };
+    try {
+      // The first run makes the persistent session; then 1..200 and bad payloads arrive while
+      // edgelog is stopped.
+      let p = await spawn();
+      await stopped(p, "SIGTERM");
+      await mosquittoPub(broker.port, "test/seq", range(1, 200));
+      await mosquittoPub(broker.port, "test/bad", ["abc", "{not json", "{}", "NaN"]);
+      await mosquittoPub(broker.port, "test/room", ['{"temperature":21.5,"nested":{"humidity":40},"Time":"x"}']);
+      p = await spawn();
+      await waitFor(() => values().size >= 200, 30_000, () => p.stderrLines.slice(-20).join("\n"));
+      await waitFor(() => readingRows(db).some((r) => r.sensor === "test/room/nested/humidity"), 30_000);
+      await stopped(p, "SIGTERM");
+      const rejected = p.finalRecord()?.rejected_by_reason as Record<string, number>;
+      assert.deepEqual({ ...rejected }, { bad_payload: 2, invalid_json: 1, not_finite: 1 });
+
+      // 201..2200 while edgelog is SIGKILLed in the middle.
+      p = await spawn();
+      const publishing = mosquittoPub(broker.port, "test/seq", range(201, 2200));
+      await waitFor(() => values().size >= 400, 30_000);
+      await stopped(p, "SIGKILL");
+      await publishing;
+      p = await spawn();
+      await waitFor(() => values().size >= 2200, 60_000, () => `${values().size} of 2200`);
+      await stopped(p, "SIGTERM");
+      // The refused messages were acknowledged: they did not come again.
+      assert.equal(p.finalRecord()?.rejected, 0, p.stderrLines.join("\n"));
+
+      // Broker SIGKILLed and restarted; edgelog reconnects and resumes the session.
+      p = await spawn();
+      await mosquittoPub(broker.port, "test/seq", range(2201, 2300));
+      await broker.stop("SIGKILL");
+      await broker.restart();
+      await mosquittoPub(broker.port, "test/seq", range(2301, 2400));
+      await waitFor(() => values().size >= 2400, 60_000, () => `${values().size} of 2400`);
+      await stopped(p, "SIGTERM");
+
+      const got = values();
+      const lost = range(1, 2400).map(Number).filter((v) => !got.has(v));
+      assert.deepEqual(lost, [], `${lost.length} messages never stored`);
+      const rows = readingRows(db);
+      assert.deepEqual(
+        rows.filter((r) => r.sensor.startsWith("test/room")).map((r) => [r.sensor, r.value, r.unit]),
+        [["test/room/temperature", 21.5, "u"], ["test/room/nested/humidity", 40, "u"]],
+      );
+    } finally {
+      for (const p of running) {
+        try {
+          p.kill("SIGKILL");
+        } catch { /* exited */ }
+        await p.exited();
+      }
+    }
+  },
+});
