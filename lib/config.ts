@@ -207,7 +207,9 @@ const RUN_FIELDS: readonly Field[] = [
     multiple: true,
     help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http, " +
       "mqtt(s)://[user:pass@]host[:port]/topic/filter/#[?strip=N&prefix=P&unit=U&qos=1&ca=FILE&insecure=true&" +
-      "client-id=ID&keepalive=S&max-payload=BYTES] (docs/SOURCES.md)",
+      "client-id=ID&keepalive=S&max-payload=BYTES], " +
+      "serial:DEVICE[?baud=9600&data=8&parity=N|E|O&stop=1|2&format=auto|nmea|ndjson|text&prefix=gps&stty=auto|off] " +
+      "(docs/SOURCES.md)",
   },
   {
     key: "maxSensors",

@@ -26,7 +26,13 @@ export type RejectReason =
   | "body_too_large"
   | "body_refused"
   | "too_many_sensors"
-  | "bad_payload";
+  | "bad_payload"
+  | "not_nmea"
+  | "missing_checksum"
+  | "bad_checksum"
+  | "unknown_sentence"
+  | "malformed_field"
+  | "no_fix";
 
 /** The outcome of parsing one input. */
 export type ParseResult =

@@ -14,6 +14,7 @@ import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
 import { MqttSource } from "./mqtt.ts";
+import { SerialSource } from "./serial.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
 import type { SourceSpec } from "./spec.ts";
@@ -124,6 +125,12 @@ function createSource(
         sensorLimit,
         host: hostName(),
         dbPath: settings.db ?? "edgelog.db",
+      });
+    case "serial":
+      return new SerialSource({
+        spec: spec.serial!,
+        rejections: rejectionsOf(`serial ${spec.serial!.device}`, pipeline),
+        sensorLimit,
       });
   }
 }

@@ -8,9 +8,10 @@
 import { InvalidValue } from "../errors.ts";
 import { type ExecSpec, parseExecSpec } from "./exec.ts";
 import { type MqttSourceSpec, parseMqttSourceSpec } from "./mqtt.ts";
+import { parseSerialSpec, type SerialSpec } from "./serial.ts";
 
 /** Kinds of input `--source` accepts. */
-export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http", "mqtt"] as const;
+export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http", "mqtt", "serial"] as const;
 /** One kind of input. */
 export type SourceKind = typeof SOURCE_KINDS[number];
 
@@ -23,6 +24,8 @@ export interface SourceSpec {
   exec?: ExecSpec;
   /** For `mqtt` (`mqtt://…` or `mqtts://…`): broker, topic filter and options. */
   mqtt?: MqttSourceSpec;
+  /** For `serial`: the device, its port settings and the line format. */
+  serial?: SerialSpec;
 }
 
 /** The input when none is configured. */
@@ -50,6 +53,7 @@ export function parseSourceSpec(raw: string): SourceSpec {
   if (!(SOURCE_KINDS as readonly string[]).includes(kind)) {
     throw new InvalidValue(`unknown source kind ${JSON.stringify(kind)}; expected one of ${SOURCE_KINDS.join(", ")}`);
   }
+  if (kind === "serial") return { kind, options, serial: parseSerialSpec(options) };
   if (kind === "exec" && options === "") {
     throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
   }
@@ -81,7 +85,8 @@ export function parseSourceList(items: readonly string[]): SourceSpec[] {
     }
   }
   if (problems.length > 0) throw new InvalidValue(problems.join("; "));
-  const subscriptions = specs.filter((s) => s.mqtt).map((s) => `${s.mqtt!.brokerUrl}/${s.mqtt!.topicFilter}`);
+  const subscriptions = specs.filter((s) => s.mqtt).map((s) => `${s.mqtt!.brokerUrl}/${s.mqtt!.topicFilter}`)
+    .concat(specs.filter((s) => s.serial).map((s) => `serial:${s.serial!.device}`));
   const twice = subscriptions.find((x, i) => subscriptions.indexOf(x) !== i);
   if (twice !== undefined) throw new InvalidValue(`source ${twice} is given twice`);
   for (const unique of UNIQUE_KINDS) {
