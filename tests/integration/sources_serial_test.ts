@@ -92,11 +92,20 @@ Deno.test({
     const db = join(dir.path, "edgelog.db");
     const pty = new PtyPair(dir.path);
     await pty.plug();
-    const p = spawnLogger(["--db", db, "--source", `serial:${pty.path}?baud=4800&prefix=boat`, "--commit-interval", "50"]);
+    const p = spawnLogger([
+      "--db",
+      db,
+      "--source",
+      `serial:${pty.path}?baud=4800&prefix=boat`,
+      "--commit-interval",
+      "50",
+    ]);
     try {
       await p.waitUntilLogging();
       const d = new Date();
-      const date = [d.getUTCDate(), d.getUTCMonth() + 1, d.getUTCFullYear() % 100].map((n) => String(n).padStart(2, "0"))
+      const date = [d.getUTCDate(), d.getUTCMonth() + 1, d.getUTCFullYear() % 100].map((n) =>
+        String(n).padStart(2, "0")
+      )
         .join("");
       await pty.write([
         nmea("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"),
