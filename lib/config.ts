@@ -205,7 +205,8 @@ const RUN_FIELDS: readonly Field[] = [
     name: "source",
     parse: sourceList,
     multiple: true,
-    help: "input KIND[:OPTIONS], repeatable: simulated (default), sysfs, exec:COMMAND, stdin, http, " +
+    help:
+      "input KIND[:OPTIONS], repeatable: simulated (default), sysfs (thermal, hwmon, IIO, 1-Wire), exec:COMMAND, stdin, http, " +
       "mqtt(s)://[user:pass@]host[:port]/topic/filter/#[?strip=N&prefix=P&unit=U&qos=1&ca=FILE&insecure=true&" +
       "client-id=ID&keepalive=S&max-payload=BYTES], " +
       "serial:DEVICE[?baud=9600&data=8&parity=N|E|O&stop=1|2&format=auto|nmea|ndjson|text&prefix=gps&stty=auto|off] " +

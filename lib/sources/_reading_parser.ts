@@ -32,7 +32,8 @@ export type RejectReason =
   | "bad_checksum"
   | "unknown_sentence"
   | "malformed_field"
-  | "no_fix";
+  | "no_fix"
+  | "bad_crc";
 
 /** The outcome of parsing one input. */
 export type ParseResult =

@@ -94,7 +94,11 @@ function createSource(
         onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":
-      return new SysfsSource({ root: settings.sysfsRoot, intervalMs: settings.intervalMs });
+      return new SysfsSource({
+        root: settings.sysfsRoot,
+        intervalMs: settings.intervalMs,
+        rejections: rejectionsOf("sysfs", pipeline),
+      });
     case "exec":
       return new ExecSource({
         spec: spec.exec!,
