@@ -210,7 +210,8 @@ const RUN_FIELDS: readonly Field[] = [
       "mqtt(s)://[user:pass@]host[:port]/topic/filter/#[?strip=N&prefix=P&unit=U&qos=1&ca=FILE&insecure=true&" +
       "client-id=ID&keepalive=S&max-payload=BYTES], " +
       "serial:DEVICE[?baud=9600&data=8&parity=N|E|O&stop=1|2&format=auto|nmea|ndjson|text&prefix=gps&stty=auto|off] " +
-      "(docs/SOURCES.md)",
+      "modbus:tcp://HOST[:502]|rtu:///DEVICE|rtu+tcp://HOST:PORT?map=FILE[&interval=D&timeout=D&max-gap=N&" +
+      "max-registers=N&baud=N&parity=E&stop=1] (docs/SOURCES.md)",
   },
   {
     key: "maxSensors",

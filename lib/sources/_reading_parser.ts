@@ -33,7 +33,17 @@ export type RejectReason =
   | "unknown_sentence"
   | "malformed_field"
   | "no_fix"
-  | "bad_crc";
+  | "bad_crc"
+  | "timeout"
+  | "unreachable"
+  | "disconnected"
+  | "exception"
+  | "truncated"
+  | "function_mismatch"
+  | "byte_count_mismatch"
+  | "bad_length"
+  | "bad_protocol_id"
+  | "garbage";
 
 /** The outcome of parsing one input. */
 export type ParseResult =

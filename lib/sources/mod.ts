@@ -15,6 +15,7 @@ import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
 import { MqttSource } from "./mqtt.ts";
 import { SerialSource } from "./serial.ts";
+import { ModbusSource } from "./modbus.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
 import type { SourceSpec } from "./spec.ts";
@@ -135,6 +136,12 @@ function createSource(
         spec: spec.serial!,
         rejections: rejectionsOf(`serial ${spec.serial!.device}`, pipeline),
         sensorLimit,
+      });
+    case "modbus":
+      return new ModbusSource({
+        spec: spec.modbus!,
+        intervalMs: settings.intervalMs,
+        rejections: rejectionsOf(spec.modbus!.display, pipeline),
       });
   }
 }
