@@ -35,6 +35,7 @@ export type RejectReason =
   | "no_fix"
   | "bad_crc"
   | "timeout"
+  | "slave_silent"
   | "unreachable"
   | "disconnected"
   | "exception"

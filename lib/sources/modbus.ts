@@ -141,6 +141,9 @@ function duration(raw: string | null, key: string, fallback: number, min: number
   return ms;
 }
 
+/** Longest wait before a slave that stopped answering is asked again, ms. */
+const SILENT_RETRY_MAX_MS = 60_000;
+
 /** Options of {@link ModbusSource}. */
 export interface ModbusOptions {
   spec: ModbusSpec;
@@ -160,6 +163,8 @@ export class ModbusSource implements Source {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #lastLog = new Map<number, number>();
+  /** Slaves that did not answer: consecutive silent polls and when to ask again (performance.now ms). */
+  readonly #silent = new Map<number, { polls: number; retryAt: number }>();
   #link: Link | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
@@ -192,13 +197,28 @@ export class ModbusSource implements Source {
     const readings: Reading[] = [];
     const failed = new Set<number>();
     const plan = this.#o.spec.plan;
+    const interval = this.#o.spec.intervalMs ?? this.#o.intervalMs;
     for (const [i, request] of plan.entries()) {
       if (this.#stopping) break;
       if (failed.has(request.slave)) continue;
+      const silent = this.#silent.get(request.slave);
+      if (silent && performance.now() < silent.retryAt) {
+        // Asked again only now and then: a dead slave's timeout would otherwise delay every poll.
+        failed.add(request.slave);
+        const lost = plan.slice(i).filter((r) => r.slave === request.slave).reduce((n, r) => n + r.entries.length, 0);
+        this.#o.rejections.count("slave_silent", lost);
+        continue;
+      }
       const outcome = await this.#read(request);
       if (this.#stopping) break; // the link was closed under the request: not the slave's fault
+      if (outcome.ok || outcome.reason !== "timeout") this.#silent.delete(request.slave);
       if (!outcome.ok) {
         failed.add(request.slave);
+        if (outcome.reason === "timeout") {
+          const polls = (silent?.polls ?? 0) + 1;
+          const wait = Math.min(interval * 2 ** (polls - 1), SILENT_RETRY_MAX_MS);
+          this.#silent.set(request.slave, { polls, retryAt: performance.now() + wait });
+        }
         // This request's readings and those of the slave's requests skipped after it.
         const lost = plan.slice(i).filter((r) => r.slave === request.slave).reduce((n, r) => n + r.entries.length, 0);
         this.#fault(request, outcome.reason, outcome.message, lost);
