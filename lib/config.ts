@@ -209,7 +209,7 @@ const RUN_FIELDS: readonly Field[] = [
       "input KIND[:OPTIONS], repeatable: simulated (default), sysfs (thermal, hwmon, IIO, 1-Wire), exec:COMMAND, stdin, http, " +
       "mqtt(s)://[user:pass@]host[:port]/topic/filter/#[?strip=N&prefix=P&unit=U&qos=1&ca=FILE&insecure=true&" +
       "client-id=ID&keepalive=S&max-payload=BYTES], " +
-      "serial:DEVICE[?baud=9600&data=8&parity=N|E|O&stop=1|2&format=auto|nmea|ndjson|text&prefix=gps&stty=auto|off] " +
+      "serial:DEVICE[?baud=9600&data=8&parity=N|E|O&stop=1|2&format=auto|nmea|ndjson|text&prefix=gps&stty=auto|off], " +
       "modbus:tcp://HOST[:502]|rtu:///DEVICE|rtu+tcp://HOST:PORT?map=FILE[&interval=D&timeout=D&max-gap=N&" +
       "max-registers=N&baud=N&parity=E&stop=1] (docs/SOURCES.md)",
   },
@@ -217,7 +217,7 @@ const RUN_FIELDS: readonly Field[] = [
     key: "maxSensors",
     name: "max-sensors",
     parse: integer(1, 10_000_000),
-    help: "most distinct sensors in the database; readings of push sources (stdin, exec, http) " +
+    help: "most distinct sensors in the database; readings of push sources (stdin, exec, http, mqtt, serial) " +
       "naming a new sensor beyond it are rejected as too_many_sensors (default 10000)",
   },
   {

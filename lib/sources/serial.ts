@@ -137,21 +137,25 @@ export class SerialSource implements Source {
     while (!this.#stopping) {
       const problem = await this.#open();
       if (problem === undefined) {
-        if (absentSince !== undefined) {
-          this.#log.info("{source}: device is back after {seconds} s", {
+        // Back only once bytes come: a path that opens but ends at once (a stale node) is still away.
+        const ended = await this.#read(emit, () => {
+          if (absentSince !== undefined) {
+            this.#log.info("{source}: device is back after {seconds} s", {
+              source: this.name,
+              seconds: Math.round((performance.now() - absentSince) / 1000),
+            });
+          }
+          absentSince = undefined;
+          delay = min;
+        });
+        if (this.#stopping) break;
+        if (absentSince === undefined) {
+          absentSince = performance.now();
+          this.#log.warn("{source}: {problem}; reopening until the device is back", {
             source: this.name,
-            seconds: Math.round((performance.now() - absentSince) / 1000),
+            problem: ended,
           });
         }
-        absentSince = undefined;
-        delay = min;
-        const ended = await this.#read(emit);
-        if (this.#stopping) break;
-        this.#log.warn("{source}: {problem}; reopening until the device is back", {
-          source: this.name,
-          problem: ended,
-        });
-        absentSince = performance.now();
       } else if (absentSince === undefined) {
         absentSince = performance.now();
         this.#log.warn("{source}: cannot open: {problem}; retrying", { source: this.name, problem });
@@ -209,8 +213,8 @@ export class SerialSource implements Source {
     }
   }
 
-  /** Reads until the device fails, ends or the source stops; returns why it ended. */
-  async #read(emit: Emit): Promise<string> {
+  /** Reads until the device fails, ends or the source stops; returns why it ended. `onData`: bytes came. */
+  async #read(emit: Emit, onData: () => void): Promise<string> {
     const file = this.#file!;
     const spec = this.#o.spec;
     let batch: Reading[] = [];
@@ -237,6 +241,7 @@ export class SerialSource implements Source {
       for (;;) {
         const n = await file.read(buf);
         if (n === null) return "the device ended (hung up)";
+        if (n > 0) onData();
         lines.push(buf.subarray(0, n));
         if (batch.length > 0) {
           emit(batch);
