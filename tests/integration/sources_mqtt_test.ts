@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { readingRows, tempDir } from "../_helpers/database.ts";
 import { Mosquitto, mosquittoPub } from "../_helpers/mqtt.ts";
 import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
-import { announceSkip, missing } from "../_helpers/upstreams.ts";
+import { announceSkip, makeCertificates, makePasswordFile, missing } from "../_helpers/upstreams.ts";
 
 const skip = missing("mosquitto", "mosquitto") ?? missing("mosquitto_pub", "mosquitto-clients");
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
@@ -87,6 +87,37 @@ Deno.test({
         } catch { /* exited */ }
         await p.exited();
       }
+    }
+  },
+});
+
+Deno.test({
+  name: "mqtts: a private CA and a password subscribe and store; a wrong password is logged and retried, not fatal",
+  ignore: announceSkip(skip ?? missing("openssl", "openssl") ?? missing("mosquitto_passwd", "mosquitto")),
+  fn: async () => {
+    await using dir = await tempDir();
+    const certs = await makeCertificates(dir.path);
+    const passwordFile = await makePasswordFile(dir.path, "box", "s3cret");
+    await using broker = await Mosquitto.start({ security: { ...certs, passwordFile } });
+    const db = join(dir.path, "edgelog.db");
+    const url = (auth: string, filter: string) =>
+      `mqtts://${auth}@127.0.0.1:${broker.port}/${filter}?ca=${certs.caFile}`;
+    const p = spawnLogger(["--db", db, "--source", url("box:s3cret", "t/#"), "--source", url("box:wrong", "u/#")]);
+    try {
+      await p.waitForRecord((r) => /connected as/.test(r.message));
+      await p.waitForRecord((r) => /not authorized|bad user name or password/.test(String(r.problem)));
+      await mosquittoPub(broker.port, "t/x", ["42"], [
+        ...["--cafile", certs.caFile, "-u", "box", "-P", "s3cret"],
+      ]);
+      await waitFor(() => readingRows(db).some((r) => r.sensor === "t/x" && r.value === 42), 20_000);
+      p.kill("SIGTERM");
+      assert.equal((await p.exited()).code, 0);
+      assert.ok(!p.stderrLines.join("\n").includes("s3cret"), "the password is never logged");
+    } finally {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* exited */ }
+      await p.exited();
     }
   },
 });
