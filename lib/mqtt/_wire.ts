@@ -85,6 +85,11 @@ export type ServerPacket =
     retain: boolean;
     /** Present for QoS 1 and 2. */
     packetId?: number;
+    /**
+     * With `skipOversizedPublish`: the payload was larger than `maxPacketSize` allows and was
+     * dropped unread (`payload` is empty); its size in bytes.
+     */
+    oversized?: number;
   }
   | { type: "puback" | "pubrec" | "pubrel" | "pubcomp" | "unsuback"; packetId: number }
   | { type: "suback"; packetId: number; returnCodes: number[] }
@@ -343,7 +348,17 @@ export function encodeDisconnect(): Uint8Array {
 export interface DecoderOptions {
   /** Largest accepted packet in bytes, fixed header included (default {@link DEFAULT_MAX_PACKET_SIZE}). */
   maxPacketSize?: number;
+  /**
+   * A PUBLISH over `maxPacketSize` is not a protocol error: its header (topic, packet id) is read,
+   * its payload skipped without being buffered, and it is yielded with `oversized` set, so a
+   * subscriber can acknowledge it instead of getting it again after every reconnect. At most
+   * {@link PUBLISH_HEAD_MAX} bytes of it are held. Default false.
+   */
+  skipOversizedPublish?: boolean;
 }
+
+/** The most bytes a PUBLISH header can take (topic length, topic, packet id). */
+export const PUBLISH_HEAD_MAX = 2 + 0xffff + 2;
 
 const CLIENT_ONLY = new Set<number>([
   PacketType.CONNECT,
@@ -382,6 +397,9 @@ export class PacketDecoder {
   #lengthDone = false;
   #body: Uint8Array | undefined;
   #filled = 0;
+  /** Bytes of an oversized PUBLISH still to skip after its head; -1 when not skipping. */
+  #skip = -1;
+  readonly #skipOversized: boolean;
   #failed: MqttProtocolError | undefined;
 
   /**
@@ -396,6 +414,7 @@ export class PacketDecoder {
     const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     if (!Number.isInteger(max) || max < 2) throw new RangeError(`maxPacketSize must be an integer >= 2, got ${max}`);
     this.#maxPacketSize = max;
+    this.#skipOversized = options.skipOversizedPublish ?? false;
   }
 
   /**
@@ -442,8 +461,15 @@ export class PacketDecoder {
         this.#lengthDone = true;
         const total = 1 + this.#lengthBytes + this.#length;
         if (total > this.#maxPacketSize) {
-          throw new MqttProtocolError(`packet of ${total} bytes exceeds the limit of ${this.#maxPacketSize} bytes`);
+          if (!this.#skipOversized || this.#first >> 4 !== PacketType.PUBLISH) {
+            throw new MqttProtocolError(`packet of ${total} bytes exceeds the limit of ${this.#maxPacketSize} bytes`);
+          }
+          const head = Math.min(this.#length, PUBLISH_HEAD_MAX);
+          this.#body = new Uint8Array(head);
+          this.#filled = 0;
+          this.#skip = this.#length - head;
         }
+        if (this.#skip >= 0) continue;
         if (this.#length === 0) {
           const first = this.#first;
           this.#first = -1;
@@ -463,18 +489,33 @@ export class PacketDecoder {
         this.#filled = 0;
       }
       const body = this.#body!;
-      const n = Math.min(body.length - this.#filled, chunk.length - at);
-      body.set(chunk.subarray(at, at + n), this.#filled);
-      this.#filled += n;
-      at += n;
-      if (this.#filled === body.length) {
+      if (this.#filled === body.length && this.#skip > 0) {
+        const n = Math.min(this.#skip, chunk.length - at);
+        this.#skip -= n;
+        at += n;
+      } else {
+        const n = Math.min(body.length - this.#filled, chunk.length - at);
+        body.set(chunk.subarray(at, at + n), this.#filled);
+        this.#filled += n;
+        at += n;
+      }
+      if (this.#filled === body.length && this.#skip <= 0) {
         this.#body = undefined;
         const first = this.#first;
+        const oversized = this.#skip === 0 ? this.#length : undefined;
         this.#first = -1;
-        yield decodeBody(first, body);
+        this.#skip = -1;
+        yield oversized === undefined ? decodeBody(first, body) : oversizedPublish(first, body, oversized);
       }
     }
   }
+}
+
+/** An oversized PUBLISH from its head: topic and packet id, no payload, `oversized` its size. */
+function oversizedPublish(first: number, head: Uint8Array, length: number): ServerPacket {
+  const p = decodeBody(first, head) as Extract<ServerPacket, { type: "publish" }>;
+  const headerBytes = head.length - p.payload.length;
+  return { ...p, payload: new Uint8Array(0), oversized: length - headerBytes };
 }
 
 function checkFixedHeader(first: number): void {

@@ -125,6 +125,8 @@ export interface ReceivedMessage {
   readonly retain: boolean;
   /** The broker's packet identifier (QoS 1 only; unique only among unacknowledged messages). */
   readonly packetId: number | undefined;
+  /** With `skipOversizedMessages`: the payload's size when it was too large and dropped (`payload` is empty). */
+  readonly oversized?: number;
   /**
    * Acknowledges the message. For QoS 1 the PUBACK is sent once every earlier QoS 1 message of the same connection
    * is acknowledged too, so PUBACKs leave in the order the PUBLISH packets came (§4.6). Idempotent; does nothing for
@@ -154,6 +156,12 @@ export interface MqttClientOptions {
   connectTimeoutMs?: number;
   /** Largest accepted incoming packet in bytes (fixed header included). Default 1 MiB. */
   maxPacketSize?: number;
+  /**
+   * A received message over `maxPacketSize` is delivered with an empty payload and `oversized`
+   * set (its payload skipped unread) instead of closing the connection, so it can be
+   * acknowledged rather than coming back after every reconnect. Default false.
+   */
+  skipOversizedMessages?: boolean;
   /**
    * Received QoS 1 messages the consumer may hold unacknowledged; at the limit the client stops reading (TCP
    * backpressure) until acks free a slot, so memory stays bounded by about `maxUnacked × maxPacketSize` even with a
@@ -256,11 +264,11 @@ class Connection {
   constructor(
     conn: Deno.Conn,
     client: ConnectionHost,
-    opts: { keepAliveMs: number; pingTimeoutMs: number; max: number; maxUnacked: number },
+    opts: { keepAliveMs: number; pingTimeoutMs: number; max: number; maxUnacked: number; skipOversized: boolean },
   ) {
     this.#conn = conn;
     this.#client = client;
-    this.#decoder = new PacketDecoder({ maxPacketSize: opts.max });
+    this.#decoder = new PacketDecoder({ maxPacketSize: opts.max, skipOversizedPublish: opts.skipOversized });
     this.#keepAliveMs = opts.keepAliveMs;
     this.#pingTimeoutMs = opts.pingTimeoutMs;
     this.#maxUnacked = opts.maxUnacked;
@@ -407,6 +415,7 @@ class Connection {
       retain: p.retain,
       packetId: p.packetId,
       ack,
+      ...(p.oversized !== undefined ? { oversized: p.oversized } : {}),
     };
     try {
       onMessage(message);
@@ -586,6 +595,7 @@ export class MqttClient {
         pingTimeoutMs: o.pingTimeoutMs ?? Math.min(10_000, keepAliveSeconds * 1000),
         max: o.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
         maxUnacked: o.maxUnacked ?? 1000,
+        skipOversized: o.skipOversizedMessages ?? false,
       });
       this.#connection = connection;
       const url = new URL(o.url);

@@ -27,6 +27,7 @@ export type RejectReason =
   | "body_refused"
   | "too_many_sensors"
   | "bad_payload"
+  | "payload_too_large"
   | "not_nmea"
   | "missing_checksum"
   | "bad_checksum"

@@ -179,8 +179,10 @@ export class MqttSource implements Source {
       username: s.username,
       password: s.password,
       keepAliveSeconds: s.keepAliveSeconds,
-      maxPacketSize: s.maxPayloadBytes + 4 + 2 + 65535 + 2,
+      // Fixed header (5), topic length (2) and a topic of up to 1 KiB, packet id (2).
+      maxPacketSize: s.maxPayloadBytes + 5 + 2 + 1024 + 2,
       maxUnacked: MAX_UNACKED,
+      skipOversizedMessages: true,
       caFile: s.caFile,
       unsafelyDisableHostnameVerification: s.insecure,
       onMessage: (m) => this.#receive(m),
@@ -219,6 +221,17 @@ export class MqttSource implements Source {
 
   #receive(message: ReceivedMessage): void {
     if (this.#stopping) return; // not acknowledged: the session brings it again after a restart
+    if (message.oversized !== undefined) {
+      const limit = this.#o.spec.maxPayloadBytes;
+      this.#o.rejections.reject(
+        "payload_too_large",
+        `${message.oversized} bytes; max-payload=${limit}`,
+        `topic ${message.topic}`,
+      );
+      this.#queue.push({ message, readings: [] });
+      if (!this.#draining) this.#drain();
+      return;
+    }
     const { readings, rejected } = readingsFromPayload(message.topic, message.payload, this.#o.spec, this.#now());
     for (const r of rejected) this.#o.rejections.reject(r.reason, r.message, `topic ${message.topic}`);
     const admitted: Reading[] = [];

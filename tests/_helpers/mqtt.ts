@@ -201,7 +201,7 @@ export async function mosquittoPub(port: number, topic: string, lines: string[],
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(lines.map((l) => l + "\n").join("")));
   await writer.close();
-  const out = await within(child.output(), 10_000, "mosquitto_pub");
+  const out = await within(child.output(), 60_000, "mosquitto_pub");
   if (!out.success) throw new Error(`mosquitto_pub failed: ${new TextDecoder().decode(out.stderr)}`);
 }
 

@@ -43,37 +43,43 @@ Deno.test({
       await stopped(p, "SIGTERM");
       await mosquittoPub(broker.port, "test/seq", range(1, 200));
       await mosquittoPub(broker.port, "test/bad", ["abc", "{not json", "{}", "NaN"]);
+      const big = join(dir.path, "big.json"); // over max-payload (256 KiB by default)
+      await Deno.writeTextFile(big, `{"t":${"1".repeat(300 * 1024)}}`);
+      const pub = await new Deno.Command("mosquitto_pub", {
+        args: ["-h", "127.0.0.1", "-p", String(broker.port), "-q", "1", "-t", "test/big", "-f", big],
+      }).output();
+      assert.ok(pub.success);
       await mosquittoPub(broker.port, "test/room", ['{"temperature":21.5,"nested":{"humidity":40},"Time":"x"}']);
       p = await spawn();
       await waitFor(() => values().size >= 200, 30_000, () => p.stderrLines.slice(-20).join("\n"));
       await waitFor(() => readingRows(db).some((r) => r.sensor === "test/room/nested/humidity"), 30_000);
       await stopped(p, "SIGTERM");
       const rejected = p.finalRecord()?.rejected_by_reason as Record<string, number>;
-      assert.deepEqual({ ...rejected }, { bad_payload: 2, invalid_json: 1, not_finite: 1 });
+      assert.deepEqual({ ...rejected }, { bad_payload: 2, invalid_json: 1, not_finite: 1, payload_too_large: 1 });
 
-      // 201..2200 while edgelog is SIGKILLed in the middle.
+      // 201..1200 while edgelog is SIGKILLed in the middle.
       p = await spawn();
-      const publishing = mosquittoPub(broker.port, "test/seq", range(201, 2200));
-      await waitFor(() => values().size >= 400, 30_000);
+      const publishing = mosquittoPub(broker.port, "test/seq", range(201, 1200));
+      await waitFor(() => values().size >= 300, 30_000);
       await stopped(p, "SIGKILL");
       await publishing;
       p = await spawn();
-      await waitFor(() => values().size >= 2200, 60_000, () => `${values().size} of 2200`);
+      await waitFor(() => values().size >= 1200, 60_000, () => `${values().size} of 1200`);
       await stopped(p, "SIGTERM");
-      // The refused messages were acknowledged: they did not come again.
+      // The refused messages, the oversized one too, were acknowledged: they did not come again.
       assert.equal(p.finalRecord()?.rejected, 0, p.stderrLines.join("\n"));
 
       // Broker SIGKILLed and restarted; edgelog reconnects and resumes the session.
       p = await spawn();
-      await mosquittoPub(broker.port, "test/seq", range(2201, 2300));
+      await mosquittoPub(broker.port, "test/seq", range(1201, 1300));
       await broker.stop("SIGKILL");
       await broker.restart();
-      await mosquittoPub(broker.port, "test/seq", range(2301, 2400));
-      await waitFor(() => values().size >= 2400, 60_000, () => `${values().size} of 2400`);
+      await mosquittoPub(broker.port, "test/seq", range(1301, 1400));
+      await waitFor(() => values().size >= 1400, 60_000, () => `${values().size} of 1400`);
       await stopped(p, "SIGTERM");
 
       const got = values();
-      const lost = range(1, 2400).map(Number).filter((v) => !got.has(v));
+      const lost = range(1, 1400).map(Number).filter((v) => !got.has(v));
       assert.deepEqual(lost, [], `${lost.length} messages never stored`);
       const rows = readingRows(db);
       assert.deepEqual(

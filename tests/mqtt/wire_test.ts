@@ -186,3 +186,32 @@ Deno.test("malformed bodies are protocol errors: lengths, ids, return codes, top
   rejects(bytes(0x32, 4, 0, 1, 0x61, 0), /too short for a packet identifier/);
   rejects(bytes(0x32, 5, 0, 1, 0x61, 0, 0), /packet identifier 0/);
 });
+
+Deno.test("with skipOversizedPublish an oversized PUBLISH keeps its topic and id, drops its payload unread, and decoding goes on", () => {
+  const payload = 5000;
+  const topic = [0, 3, ...new TextEncoder().encode("a/b")];
+  const body = [...topic, 0x12, 0x34, ...new Array(payload).fill(0x41)];
+  const length = encodeRemainingLength(body.length);
+  const wire = bytes(0x32, ...length, ...body, 0xd0, 0x00); // QoS 1 PUBLISH, then a PINGRESP
+  for (const step of [1, 7, 100, wire.length]) {
+    const d = new PacketDecoder({ maxPacketSize: 1024, skipOversizedPublish: true });
+    const got: ServerPacket[] = [];
+    for (let i = 0; i < wire.length; i += step) got.push(...d.push(wire.subarray(i, i + step)));
+    assert.deepEqual(got, [
+      {
+        type: "publish",
+        topic: "a/b",
+        payload: new Uint8Array(0),
+        qos: 1,
+        dup: false,
+        retain: false,
+        packetId: 0x1234,
+        oversized: payload,
+      },
+      { type: "pingresp" },
+    ], `step ${step}`);
+  }
+  // Other packet types over the limit are still protocol errors.
+  const d = new PacketDecoder({ maxPacketSize: 1024, skipOversizedPublish: true });
+  assert.throws(() => [...d.push(bytes(0x90, 0xff, 0x7f))], /exceeds the limit/);
+});
