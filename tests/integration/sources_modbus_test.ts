@@ -208,7 +208,7 @@ Deno.test({
       );
     } finally {
       await server?.stop();
-      await new Deno.Command("umount", { args: [tty] }).output();
+      await new Deno.Command("umount", { args: ["--lazy", tty] }).output();
       socat.kill("SIGTERM");
       await socat.status;
     }

@@ -81,11 +81,11 @@ Deno.test({
       const got = values();
       const lost = range(1, 1400).map(Number).filter((v) => !got.has(v));
       assert.deepEqual(lost, [], `${lost.length} messages never stored`);
-      const rows = readingRows(db);
-      assert.deepEqual(
-        rows.filter((r) => r.sensor.startsWith("test/room")).map((r) => [r.sensor, r.value, r.unit]),
-        [["test/room/temperature", 21.5, "u"], ["test/room/nested/humidity", 40, "u"]],
+      // At least once: the killed broker may have sent it again; every copy is the same.
+      const room = new Set(
+        readingRows(db).filter((r) => r.sensor.startsWith("test/room")).map((r) => `${r.sensor}=${r.value} ${r.unit}`),
       );
+      assert.deepEqual([...room], ["test/room/temperature=21.5 u", "test/room/nested/humidity=40 u"]);
     } finally {
       for (const p of running) {
         try {

@@ -65,8 +65,9 @@ class PtyPair {
     this.#socat?.kill("SIGTERM");
     await this.#socat?.status;
     this.#socat = undefined;
-    // The empty file under the mount stays: it opens and ends at once, like a stale device node.
-    await run("umount", [this.path]).catch(() => {});
+    // Lazily: edgelog may still hold the dead device open. The empty file under the mount stays:
+    // it opens and ends at once, like a stale device node.
+    await run("umount", ["--lazy", this.path]).catch(() => {});
   }
 }
 
