@@ -231,7 +231,10 @@ const RUN_FIELDS: readonly Field[] = [
     multiple: true,
     arg: "KIND[:OPTIONS]",
     default: "simulated",
-    help: "input, repeatable: simulated, sysfs, exec:COMMAND, stdin, http (docs/SOURCES.md)",
+    help: "input, repeatable: simulated, sysfs (thermal, hwmon, IIO, 1-Wire), exec:COMMAND, stdin, http, " +
+      "mqtt://HOST/TOPIC/# (or mqtts://), serial:DEVICE[?baud=N], " +
+      "modbus:tcp://HOST?map=FILE (also rtu:///DEVICE, rtu+tcp://HOST:PORT); " +
+      "every option in docs/SOURCES.md",
   },
   {
     key: "maxSensors",
@@ -239,8 +242,8 @@ const RUN_FIELDS: readonly Field[] = [
     parse: integer(1, 10_000_000),
     arg: "N",
     default: "10000",
-    help:
-      "most distinct sensors in the database; readings of push sources (stdin, exec, http) naming a new sensor beyond it are rejected as too_many_sensors",
+    help: "most distinct sensors in the database; readings of push sources (stdin, exec, http, mqtt, serial) " +
+      "naming a new sensor beyond it are rejected as too_many_sensors",
   },
   {
     key: "intervalMs",

@@ -17,8 +17,8 @@ import { type ForwardTarget, parseForwardTarget } from "./target.ts";
 export { ForwardTargetError, parseForwardTarget } from "./target.ts";
 
 /** Builds the forwarder for a parsed target. */
-function createForwarder(target: ForwardTarget, host: string): Forwarder {
-  return target.kind === "influx" ? new InfluxForwarder(target) : new MqttForwarder(target, host);
+function createForwarder(target: ForwardTarget, host: string, dbPath: string): Forwarder {
+  return target.kind === "influx" ? new InfluxForwarder(target) : new MqttForwarder(target, host, dbPath);
 }
 
 /** The host name used in MQTT topics and payloads (needs `--allow-sys=hostname`). */
@@ -78,14 +78,19 @@ export function startForwarding(urls: readonly string[], cursors: CursorStore, o
   const host = options.host ?? hostName();
   const agents = urls.map((url) => {
     const target = parseForwardTarget(url);
-    const agent = new ForwardAgent(createForwarder(target, host), cursors, OutboxReader.open(options.dbPath), {
-      name: target.name,
-      display: target.display,
-      batchSize: target.batchSize,
-      backoff: target.backoff,
-      log: options.log,
-      ...options.agent,
-    });
+    const agent = new ForwardAgent(
+      createForwarder(target, host, options.dbPath),
+      cursors,
+      OutboxReader.open(options.dbPath),
+      {
+        name: target.name,
+        display: target.display,
+        batchSize: target.batchSize,
+        backoff: target.backoff,
+        log: options.log,
+        ...options.agent,
+      },
+    );
     agent.start();
     options.log.info("forwarding to {upstream} as {name} from id {cursor}", {
       upstream: target.display,

@@ -4,18 +4,18 @@
  * does not reconnect by itself: after any failure it is dropped (nothing is queued in memory)
  * and the agent's backoff decides when the next connection is tried.
  *
+ * The client is the shared one in `lib/mqtt/` (docs/FORWARDING.md says why it is in-repo). The
+ * default client id is derived from the host, the database and the forwarder's name, so it is
+ * stable across restarts and accepted by every MQTT 3.1.1 broker (1–23 of [0-9a-zA-Z]).
+ *
  * @module
  */
 
+import { resolve } from "node:path";
+import { clientIdFromSeed, MqttClient, MqttConnackError, MqttConnectionError } from "../mqtt/mod.ts";
 import type { StoredReading } from "../store/mod.ts";
 import { type Forwarder, UpstreamError } from "./forwarder.ts";
-import { ConnackError, connectPacket, DISCONNECT, type Incoming, PacketReader, publishPacket } from "./_mqtt_wire.ts";
 import type { MqttTarget } from "./target.ts";
-
-const encoder = new TextEncoder();
-
-/** CONNACK codes after which retrying with the same settings will not help. */
-const PERMANENT_CONNACK = new Set([1, 2, 4, 5]);
 
 /** The topic for one reading: `{host}`, `{sensor}`, `{unit}` replaced; `+`, `#`, `/` in values become `_`. */
 export function topicFor(template: string, host: string, row: StoredReading): string {
@@ -29,146 +29,51 @@ export function payloadFor(host: string, row: StoredReading): string {
   return JSON.stringify({ id: row.id, host, sensor: row.sensor, ts: row.ts, value: row.value, unit: row.unit });
 }
 
-/** One connection to the broker with its PUBACK bookkeeping. */
-class Session {
-  readonly #conn: Deno.Conn;
-  readonly #waiting = new Map<number, () => void>();
-  #onConnack: ((code: number) => void) | undefined;
-  #failAll: (e: Error) => void = () => {};
-  #closed = false;
-  #nextId = 1;
-  readonly done: Promise<never>;
-
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.done = new Promise<never>((_, reject) => this.#failAll = reject);
-    this.done.catch(() => {});
-    this.#readLoop();
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  async #readLoop(): Promise<void> {
-    const reader = new PacketReader();
-    const buf = new Uint8Array(16 * 1024);
-    try {
-      for (;;) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        for (const p of reader.push(buf.subarray(0, n))) this.#handle(p);
-      }
-      this.close(new Error("the broker closed the connection"));
-    } catch (e) {
-      this.close(e as Error);
-    }
-  }
-
-  #handle(p: Incoming): void {
-    if (p.type === 2 && p.body.length >= 2) this.#onConnack?.(p.body[1]);
-    else if (p.type === 4 && p.body.length >= 2) {
-      const id = (p.body[0] << 8) | p.body[1];
-      const resolve = this.#waiting.get(id);
-      this.#waiting.delete(id);
-      resolve?.();
-    }
-  }
-
-  connack(): Promise<number> {
-    return new Promise((resolve) => this.#onConnack = resolve);
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    let at = 0;
-    while (at < bytes.length) at += await this.#conn.write(bytes.subarray(at));
-  }
-
-  /** Encodes the batch as PUBLISH packets; returns the bytes and one promise per PUBACK. */
-  publishAll(messages: { topic: string; payload: string }[], qos: 0 | 1): { bytes: Uint8Array; acks: Promise<void>[] } {
-    const packets: Uint8Array[] = [];
-    const acks: Promise<void>[] = [];
-    for (const m of messages) {
-      const id = this.#nextId;
-      this.#nextId = this.#nextId === 0xffff ? 1 : this.#nextId + 1;
-      packets.push(publishPacket(m.topic, encoder.encode(m.payload), qos, id));
-      if (qos === 1) acks.push(new Promise<void>((resolve) => this.#waiting.set(id, resolve)));
-    }
-    const bytes = new Uint8Array(packets.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of packets) {
-      bytes.set(p, at);
-      at += p.length;
-    }
-    return { bytes, acks };
-  }
-
-  close(reason: Error = new Error("closed")): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#waiting.clear();
-    this.#failAll(reason);
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
-  }
-
-  async disconnect(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      await this.write(DISCONNECT);
-    } catch { /* closing anyway */ }
-    this.close();
-  }
+/**
+ * The default client id of a forwarder: stable per box, database and forwarder (two forwarders
+ * to one broker must not share an id, or each connect would throw the other off).
+ *
+ * @example
+ * ```ts
+ * await forwarderClientId("box17", "/var/lib/edgelog/edgelog.db", "mqtt://broker:1883/edgelog/{host}/{sensor}");
+ * ```
+ */
+export function forwarderClientId(host: string, dbPath: string, name: string): Promise<string> {
+  return clientIdFromSeed(`forward\n${host}\n${resolve(dbPath)}\n${name}`);
 }
 
 /** Publishes readings to one MQTT broker. */
 export class MqttForwarder implements Forwarder {
   readonly #target: MqttTarget;
   readonly #host: string;
-  #session: Session | undefined;
+  readonly #dbPath: string;
+  #client: MqttClient | undefined;
+  /** Resolves with the reason the current connection ended (a protocol error says more than "not connected"). */
+  #ended: Promise<Error | undefined> | undefined;
   #closed = false;
 
-  constructor(target: MqttTarget, host: string) {
+  /** `dbPath` seeds the default client id (see {@link forwarderClientId}). */
+  constructor(target: MqttTarget, host: string, dbPath = "edgelog.db") {
     this.#target = target;
     this.#host = host;
+    this.#dbPath = dbPath;
   }
 
-  async #connect(signal: AbortSignal): Promise<Session> {
-    if (this.#session && !this.#session.closed) return this.#session;
+  async #connect(signal: AbortSignal): Promise<MqttClient> {
+    if (this.#client?.connected) return this.#client;
     const t = this.#target;
-    const url = new URL(t.brokerUrl);
-    const port = Number(url.port);
-    const connecting = url.protocol === "mqtts:"
-      ? Deno.connectTls({
-        hostname: url.hostname,
-        port,
-        caCerts: t.caFile ? [Deno.readTextFileSync(t.caFile)] : undefined,
-      })
-      : Deno.connect({ hostname: url.hostname, port });
-    // A connect that outlives the timeout is closed as soon as it completes.
-    let adopted = false;
-    const closeLate = (c: Deno.Conn) => {
-      if (adopted) return;
-      try {
-        c.close();
-      } catch { /* already closed */ }
-    };
-    signal.addEventListener("abort", () => connecting.then(closeLate, () => {}), { once: true });
-    const conn = await Promise.race([connecting, aborted(signal)]);
-    adopted = true;
-    const session = new Session(conn);
-    this.#session = session;
-    const connack = session.connack();
-    await session.write(
-      connectPacket(t.clientId ?? `edgelog-${this.#host}-${crypto.randomUUID().slice(0, 8)}`, t.username, t.password),
-    );
-    const code = await Promise.race([connack, session.done, aborted(signal)]);
-    if (code !== 0) {
-      session.close();
-      throw new ConnackError(code);
-    }
-    return session;
+    const client = new MqttClient({
+      url: t.brokerUrl,
+      clientId: t.clientId ?? await forwarderClientId(this.#host, this.#dbPath, t.name),
+      cleanSession: true,
+      username: t.username,
+      password: t.password,
+      caFile: t.caFile,
+      connectTimeoutMs: t.timeoutMs,
+    });
+    this.#client = client;
+    this.#ended = (await client.connect(signal)).closed;
+    return client;
   }
 
   /** Publishes every row; resolves when all are acknowledged (PUBACK for QoS 1, written for QoS 0). */
@@ -177,18 +82,18 @@ export class MqttForwarder implements Forwarder {
     const t = this.#target;
     const signal = AbortSignal.timeout(t.timeoutMs);
     try {
-      const session = await this.#connect(signal);
-      const { bytes, acks } = session.publishAll(
-        batch.map((row) => ({ topic: topicFor(t.topic, this.#host, row), payload: payloadFor(this.#host, row) })),
-        t.qos,
+      const client = await this.#connect(signal);
+      const acks = batch.map((row) =>
+        client.publish(topicFor(t.topic, this.#host, row), payloadFor(this.#host, row), { qos: t.qos })
       );
-      await Promise.race([session.write(bytes), session.done, aborted(signal)]);
-      await Promise.race([Promise.all(acks), session.done, aborted(signal)]);
-    } catch (e) {
-      this.#session?.close();
-      this.#session = undefined;
-      if (e instanceof ConnackError) {
-        throw new UpstreamError(`MQTT ${t.display}: ${e.message}`, { permanent: PERMANENT_CONNACK.has(e.code) });
+      await Promise.race([Promise.all(acks), aborted(signal)]);
+    } catch (caught) {
+      // When the connection is already gone, its reason says more than the publishes' "not connected".
+      const ended = this.#ended && await Promise.race([this.#ended, Promise.resolve(undefined)]);
+      const e = ended instanceof Error && caught instanceof MqttConnectionError ? ended : caught;
+      this.#drop();
+      if (e instanceof MqttConnackError) {
+        throw new UpstreamError(`MQTT ${t.display}: ${e.message}`, { permanent: e.permanent });
       }
       const reason = (e as Error).name === "TimeoutError"
         ? `no acknowledgement within ${t.timeoutMs} ms`
@@ -197,12 +102,20 @@ export class MqttForwarder implements Forwarder {
     }
   }
 
+  /** Drops the connection without a goodbye: publishes in flight reject and their rows stay in the outbox. */
+  #drop(): void {
+    const client = this.#client;
+    this.#client = undefined;
+    this.#ended = undefined;
+    client?.close(0).catch(() => {});
+  }
+
   /** Disconnects; a send in flight rejects and its rows stay in the outbox. */
   async close(): Promise<void> {
     this.#closed = true;
-    const session = this.#session;
-    this.#session = undefined;
-    await session?.disconnect();
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.close();
   }
 }
 

@@ -49,6 +49,11 @@ export class Rejections {
     this.#log = options.log ?? logger("sources");
   }
 
+  /** Counts `n` refused readings under `reason` without logging (the caller logs its own way). */
+  count(reason: RejectReason, n = 1): void {
+    this.#counter.reject(reason, n);
+  }
+
   /** Counts `n` refused readings under `reason` and logs, rate-limited per reason. */
   reject(reason: RejectReason, message: string, where?: string, n = 1): void {
     this.#counter.reject(reason, n);

@@ -13,6 +13,9 @@ import { REJECT_REASONS, SensorLimit } from "./_reading_parser.ts";
 import { Rejections } from "./_rejections.ts";
 import { ExecSource } from "./exec.ts";
 import { HttpIngestSource } from "./http_ingest.ts";
+import { MqttSource } from "./mqtt.ts";
+import { SerialSource } from "./serial.ts";
+import { ModbusSource } from "./modbus.ts";
 import { SimulatedSource } from "./simulated.ts";
 import type { Source } from "./source.ts";
 import type { SourceSpec } from "./spec.ts";
@@ -43,8 +46,10 @@ export interface SourceSettings {
   sysfsRoot: string;
   /** Largest HTTP ingest body accepted, bytes. */
   httpMaxBodyBytes: number;
-  /** Most distinct sensors the push sources (stdin, exec, http) may create. */
+  /** Most distinct sensors the push sources (stdin, exec, http, mqtt) may create. */
   maxSensors: number;
+  /** The database path: with the host name it seeds the stable MQTT client id. */
+  db?: string;
 }
 
 /** What a source may need from the running logger besides its own settings. */
@@ -90,7 +95,11 @@ function createSource(
         onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":
-      return new SysfsSource({ root: settings.sysfsRoot, intervalMs: settings.intervalMs });
+      return new SysfsSource({
+        root: settings.sysfsRoot,
+        intervalMs: settings.intervalMs,
+        rejections: rejectionsOf("sysfs", pipeline),
+      });
     case "exec":
       return new ExecSource({
         spec: spec.exec!,
@@ -113,6 +122,36 @@ function createSource(
         maxBodyBytes: settings.httpMaxBodyBytes,
         sensorLimit,
       });
+    case "mqtt":
+      return new MqttSource({
+        spec: spec.mqtt!,
+        pipeline,
+        rejections: rejectionsOf(`mqtt ${spec.mqtt!.display}`, pipeline),
+        sensorLimit,
+        host: hostName(),
+        dbPath: settings.db ?? "edgelog.db",
+      });
+    case "serial":
+      return new SerialSource({
+        spec: spec.serial!,
+        rejections: rejectionsOf(`serial ${spec.serial!.device}`, pipeline),
+        sensorLimit,
+      });
+    case "modbus":
+      return new ModbusSource({
+        spec: spec.modbus!,
+        intervalMs: settings.intervalMs,
+        rejections: rejectionsOf(spec.modbus!.display, pipeline),
+      });
+  }
+}
+
+/** The host name, part of the MQTT client id's seed (needs `--allow-sys=hostname`). */
+function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "edgelog";
   }
 }
 

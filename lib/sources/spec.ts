@@ -7,9 +7,12 @@
 
 import { InvalidValue } from "../errors.ts";
 import { type ExecSpec, parseExecSpec } from "./exec.ts";
+import { type MqttSourceSpec, parseMqttSourceSpec } from "./mqtt.ts";
+import { parseSerialSpec, type SerialSpec } from "./serial.ts";
+import { type ModbusSpec, parseModbusSpec } from "./modbus.ts";
 
 /** Kinds of input `--source` accepts. */
-export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http"] as const;
+export const SOURCE_KINDS = ["simulated", "sysfs", "exec", "stdin", "http", "mqtt", "serial", "modbus"] as const;
 /** One kind of input. */
 export type SourceKind = typeof SOURCE_KINDS[number];
 
@@ -20,6 +23,12 @@ export interface SourceSpec {
   options: string;
   /** For `exec`: the parsed command and its settings. */
   exec?: ExecSpec;
+  /** For `mqtt` (`mqtt://…` or `mqtts://…`): broker, topic filter and options. */
+  mqtt?: MqttSourceSpec;
+  /** For `serial`: the device, its port settings and the line format. */
+  serial?: SerialSpec;
+  /** For `modbus`: transport, address, timeouts and the planned requests of its register map. */
+  modbus?: ModbusSpec;
 }
 
 /** The input when none is configured. */
@@ -39,10 +48,16 @@ const UNIQUE_KINDS: readonly SourceKind[] = ["stdin", "http", "simulated", "sysf
 export function parseSourceSpec(raw: string): SourceSpec {
   const colon = raw.indexOf(":");
   const kind = (colon < 0 ? raw : raw.slice(0, colon)).trim().toLowerCase();
+  if (kind === "mqtt" || kind === "mqtts") {
+    const url = raw.trim();
+    return { kind: "mqtt", options: url, mqtt: parseMqttSourceSpec(url) };
+  }
   const options = colon < 0 ? "" : raw.slice(colon + 1).trim();
   if (!(SOURCE_KINDS as readonly string[]).includes(kind)) {
     throw new InvalidValue(`unknown source kind ${JSON.stringify(kind)}; expected one of ${SOURCE_KINDS.join(", ")}`);
   }
+  if (kind === "serial") return { kind, options, serial: parseSerialSpec(options) };
+  if (kind === "modbus") return { kind, options, modbus: parseModbusSpec(options) };
   if (kind === "exec" && options === "") {
     throw new InvalidValue(`exec needs a command: --source 'exec:COMMAND ARGS…'`);
   }
@@ -74,6 +89,11 @@ export function parseSourceList(items: readonly string[]): SourceSpec[] {
     }
   }
   if (problems.length > 0) throw new InvalidValue(problems.join("; "));
+  const subscriptions = specs.filter((s) => s.mqtt).map((s) => `${s.mqtt!.brokerUrl}/${s.mqtt!.topicFilter}`)
+    .concat(specs.filter((s) => s.serial).map((s) => `serial:${s.serial!.device}`))
+    .concat(specs.filter((s) => s.modbus?.serial).map((s) => `serial:${s.modbus!.serial!.device}`));
+  const twice = subscriptions.find((x, i) => subscriptions.indexOf(x) !== i);
+  if (twice !== undefined) throw new InvalidValue(`source ${twice} is given twice`);
   for (const unique of UNIQUE_KINDS) {
     if (specs.filter((s) => s.kind === unique).length > 1) {
       throw new InvalidValue(`source ${unique} may be given only once`);

@@ -91,3 +91,111 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
   }
   return out;
 }
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    // Without --allow-env the test still runs, with a fresh seed.
+    return undefined;
+  }
+}
+
+/**
+ * Helpers over one seeded source.
+ *
+ * @example
+ * ```ts
+ * const { int, pick }: Fuzz = fuzz("example", 100);
+ * pick(["a", "b"]) + int(10);
+ * ```
+ */
+export interface Fuzz {
+  seed: number;
+  iterations: number;
+  random: () => number;
+  /** An integer in [0, n). */
+  int: (n: number) => number;
+  pick: <T>(xs: readonly T[]) => T;
+  bytes: (n: number) => Uint8Array;
+}
+
+/**
+ * The seeded source of one fuzz test: prints the seed with the test's name so a failure can be
+ * replayed.
+ *
+ * @example
+ * ```ts
+ * const { int, iterations } = fuzz("MBAP decoder", 2000);
+ * ```
+ */
+export function fuzz(name: string, defaultIterations: number): Fuzz {
+  const given = env("EDGELOG_FUZZ_SEED");
+  const seed = given !== undefined && /^\d+$/.test(given) ? Number(given) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+  const n = env("EDGELOG_FUZZ_ITERATIONS");
+  const iterations = n !== undefined && /^\d+$/.test(n) ? Number(n) : defaultIterations;
+  console.log(`fuzz ${name}: seed ${seed} (replay with EDGELOG_FUZZ_SEED=${seed}), ${iterations} iterations`);
+  const random = seededRandom(seed);
+  const int = (k: number): number => Math.floor(random() * k);
+  return {
+    seed,
+    iterations,
+    random,
+    int,
+    pick: <T>(xs: readonly T[]): T => xs[int(xs.length)],
+    bytes: (k: number): Uint8Array => Uint8Array.from({ length: k }, () => int(256)),
+  };
+}
+
+/**
+ * Fails when `work` takes longer than `ms`: a decoder that loops far too long shows here rather
+ * than as a stuck test run.
+ *
+ * @example
+ * ```ts
+ * within(5000, "1000 random pushes", () => { for (let i = 0; i < 1000; i++) decoder.push(bytes(64)); });
+ * ```
+ */
+export function within(ms: number, what: string, work: () => void): void {
+  const start = performance.now();
+  work();
+  const took = performance.now() - start;
+  if (took > ms) throw new Error(`${what} took ${took.toFixed(0)} ms; at most ${ms} expected`);
+}
+
+/**
+ * Splits `bytes` into random chunks, as TCP reads or serial reads come.
+ *
+ * @example
+ * ```ts
+ * for (const chunk of chunks(wire, int)) decoder.push(chunk);
+ * ```
+ */
+export function chunks(bytes: Uint8Array, int: (n: number) => number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    const n = 1 + int(Math.min(bytes.length - i, int(4) === 0 ? 600 : 16));
+    out.push(bytes.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+/**
+ * Concatenates byte arrays.
+ *
+ * @example
+ * ```ts
+ * concat([Uint8Array.of(1), Uint8Array.of(2, 3)]); // 01 02 03
+ * ```
+ */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { PacketReader, publishPacket } from "../../lib/forward/_mqtt_wire.ts";
 import type { StoredReading } from "../../lib/store/mod.ts";
 import { tempDir } from "../_helpers/database.ts";
+import { FakeServer, writeAll } from "../_helpers/mqtt.ts";
 import { hasCommand } from "../_helpers/process.ts";
 import { announceSkip, makeCertificates, makePasswordFile, missing, Mosquitto } from "../_helpers/upstreams.ts";
 import { MqttForwarder, payloadFor, topicFor } from "../../lib/forward/mqtt.ts";
@@ -21,18 +21,46 @@ Deno.test("the topic template is filled in and MQTT wildcards in values are made
   });
 });
 
-Deno.test("packets split across reads are reassembled, including multi-byte remaining lengths", () => {
-  const big = publishPacket("t", new Uint8Array(300), 1, 513); // remaining length 305: two bytes
-  const puback = new Uint8Array([0x40, 2, 2, 1]);
-  const all = new Uint8Array([...big, ...puback]);
-  const reader = new PacketReader();
-  const got = [
-    ...reader.push(all.subarray(0, 2)),
-    ...reader.push(all.subarray(2, 200)),
-    ...reader.push(all.subarray(200)),
-  ];
-  assert.deepEqual(got.map((p) => [p.type, p.body.length]), [[3, 305], [4, 2]]);
-  assert.deepEqual([...got[1].body], [2, 1]);
+/** A broker that reads the CONNECT, answers `afterConnect` (CONNACK first) and records the client ids. */
+function fakeBroker(afterConnect: Uint8Array, connections: number) {
+  const clientIds: string[] = [];
+  const server = new FakeServer(async (conn, reader) => {
+    const connect = await reader.packet();
+    if (!connect || connect.type !== 1) return;
+    const idLength = (connect.body[10] << 8) | connect.body[11];
+    clientIds.push(new TextDecoder().decode(connect.body.subarray(12, 12 + idLength)));
+    await writeAll(conn, afterConnect);
+    while (await reader.packet()) { /* until the client goes */ }
+  }, connections);
+  return { server, clientIds };
+}
+
+const CONNACK = new Uint8Array([0x20, 2, 0, 0]);
+
+Deno.test("the default client id is 1-23 letters and digits, stable per box and database, distinct per database", async () => {
+  const { server, clientIds } = fakeBroker(CONNACK, 3);
+  const target = parseForwardTarget(`mqtt://127.0.0.1:${server.port}/edgelog/{sensor}?timeout=0.3`) as MqttTarget;
+  for (const db of ["/var/lib/edgelog/a.db", "/var/lib/edgelog/a.db", "/var/lib/edgelog/b.db"]) {
+    const forwarder = new MqttForwarder(target, "box-17.local", db);
+    await forwarder.send([ROW]).catch(() => {}); // the fake broker never acknowledges: only the CONNECT matters
+    await forwarder.close();
+  }
+  await server.done;
+  assert.equal(clientIds.length, 3);
+  for (const id of clientIds) assert.match(id, /^[0-9a-zA-Z]{1,23}$/);
+  assert.equal(clientIds[0], clientIds[1], "the same box and database give the same id");
+  assert.notEqual(clientIds[0], clientIds[2], "another database gives another id");
+});
+
+Deno.test("a remaining length of more than four bytes from the broker fails the send at once, not at the timeout", async () => {
+  const { server } = fakeBroker(new Uint8Array([...CONNACK, 0x30, 0xff, 0xff, 0xff, 0xff]), 1);
+  const target = parseForwardTarget(`mqtt://127.0.0.1:${server.port}/edgelog/{sensor}?timeout=20`) as MqttTarget;
+  const forwarder = new MqttForwarder(target, "box", "/tmp/edgelog.db");
+  const start = performance.now();
+  await assert.rejects(forwarder.send([ROW]), /remaining length longer than four bytes/);
+  assert.ok(performance.now() - start < 5000, `took ${Math.round(performance.now() - start)} ms`);
+  await forwarder.close();
+  await server.done;
 });
 
 const skip = missing("mosquitto", "mosquitto") ?? missing("mosquitto_passwd", "mosquitto") ??

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, readingRows, tempDir } from "../_helpers/database.ts";
 import { LoggerProcess, MAIN, spawnLogger, waitFor } from "../_helpers/process.ts";
-import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
+import { FAKE_IIO_W1, FAKE_IIO_W1_READINGS, FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
 Deno.test("sysfs sensors of a fake tree are sampled every interval with their units", async () => {
   await using dir = await tempDir();
@@ -27,6 +27,31 @@ Deno.test("sysfs sensors of a fake tree are sampled every interval with their un
     assert.equal(first.get("nvme@hwmon2/in0")?.unit, "V");
     assert.equal(first.get("acpi_fan/fan1")?.unit, "rpm");
     assert.equal(p.finalRecord()!.stored, rows.length);
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
+
+Deno.test("IIO and 1-Wire sensors of a fake tree are stored with their units; a failed 1-Wire CRC is counted", async () => {
+  await using dir = await tempDir();
+  const root = join(dir.path, "sys");
+  await writeFakeSysfs(root, FAKE_IIO_W1);
+  const db = join(dir.path, "edgelog.db");
+  const env = { EDGELOG_SOURCE: "sysfs", EDGELOG_SYSFS_ROOT: root, EDGELOG_INTERVAL: "100ms" };
+  const p = spawnLogger(["--db", db], { env });
+  try {
+    await p.waitUntilLogging();
+    const expected = Object.keys(FAKE_IIO_W1_READINGS).length;
+    await waitFor(() => countReadings(db) >= 2 * expected, 20_000, () => p.stderrLines.join("\n"));
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
+    const first = new Map(readingRows(db).map((r) => [r.sensor, [Number(r.value.toPrecision(12)), r.unit]]));
+    assert.deepEqual(Object.fromEntries(first), FAKE_IIO_W1_READINGS);
+    const rejected = p.finalRecord()!.rejected_by_reason as Record<string, number>;
+    assert.ok(rejected.bad_crc >= 2, JSON.stringify(rejected));
   } finally {
     try {
       p.kill("SIGKILL");

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "../_helpers/database.ts";
 import { parseInvocation, type RunConfig } from "../../lib/config.ts";
 import { ConfigError } from "../../lib/errors.ts";
 
@@ -80,4 +82,20 @@ Deno.test("--interval accepts ms and durations, --sysfs-root and --http-max-body
   assert.match(problems(["--interval", "soon"])[0], /--interval/);
   assert.equal(run(["--sysfs-root", "/tmp/fake"]).sysfsRoot, "/tmp/fake");
   assert.equal(run(["--http-max-body", "65536"]).httpMaxBodyBytes, 65536);
+});
+
+Deno.test("the field inputs come from flags, the environment and the config file alike", async () => {
+  await using dir = await tempDir();
+  const map = join(dir.path, "map.json");
+  await Deno.writeTextFile(map, '[{"name":"a","slave":1,"type":"holding","address":0,"datatype":"uint16"}]');
+  const configFile = join(dir.path, "edgelog.json");
+  await Deno.writeTextFile(configFile, JSON.stringify({ source: [`modbus:tcp://plc?map=${map}`, "serial:/run/gps"] }));
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const inv = parseInvocation({ args, env: (k) => env[k], readTextFile: Deno.readTextFileSync });
+    return inv.command === "run" ? inv.config.sources.map((s) => s.kind) : [];
+  };
+  assert.deepEqual(run(["--source", "mqtt://b/home/#", "--source", "serial:/run/gps?baud=4800"]), ["mqtt", "serial"]);
+  assert.deepEqual(run([], { EDGELOG_SOURCE: "mqtts://b/t/+?unit=V; sysfs" }), ["mqtt", "sysfs"]);
+  assert.deepEqual(run(["--config", configFile]), ["modbus", "serial"]);
+  assert.throws(() => run([], { EDGELOG_SOURCE: "modbus:tcp://plc" }), /EDGELOG_SOURCE: .*map= is required/);
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { Logger } from "@logtape/logtape";
-import { SysfsSource } from "../../lib/sources/sysfs.ts";
+import { Rejections } from "../../lib/sources/_rejections.ts";
+import { iioChannels, parseW1Slave, SysfsSource } from "../../lib/sources/sysfs.ts";
 import { tempDir } from "../_helpers/database.ts";
-import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
+import { FAKE_IIO_W1, FAKE_IIO_W1_READINGS, FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
 const TS = Date.UTC(2026, 0, 1);
 
@@ -70,4 +71,33 @@ Deno.test("sysfs samples at start and then every interval until stopped", async 
   assert.ok(after >= 3);
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(emits, after, "nothing emitted after stop");
+});
+
+Deno.test("IIO channels (processed, raw with scale and offset) and 1-Wire thermometers are read per the kernel ABI", async () => {
+  await using dir = await tempDir();
+  await writeFakeSysfs(dir.path, { ...FAKE_SYSFS, ...FAKE_IIO_W1 });
+  const bad: string[] = [];
+  const rejections = new Rejections("sysfs", { reject: (reason) => bad.push(reason) }, { log: warnings().log });
+  const { log, lines } = warnings();
+  const source = new SysfsSource({ root: dir.path, intervalMs: 1000, now: () => TS, log, rejections });
+  const readings = await source.sample();
+  const got = Object.fromEntries(
+    readings.filter((r) => !r.sensor.includes("thermal") && !/^(coretemp|nvme)/.test(r.sensor))
+      .map((r) => [r.sensor, [Number(r.value.toPrecision(12)), r.unit]]),
+  );
+  assert.deepEqual(got, FAKE_IIO_W1_READINGS);
+  assert.deepEqual(bad, ["bad_crc"]);
+  assert.deepEqual(lines, []);
+});
+
+Deno.test("parseW1Slave reads t= only under a YES CRC line; iioChannels prefers _input over _raw", () => {
+  assert.deepEqual(parseW1Slave("aa : crc=57 YES\naa t=-1250\n"), { ok: true, milli: -1250 });
+  assert.deepEqual(parseW1Slave("aa : crc=57 NO\naa t=1250\n"), { ok: false, crc: true });
+  assert.deepEqual(parseW1Slave(""), { ok: false, crc: false });
+  assert.deepEqual(parseW1Slave("aa : crc=57 YES\n"), { ok: false, crc: false });
+  assert.deepEqual(
+    iioChannels(["in_temp_raw", "in_temp_input", "in_temp_scale", "in_accel_x_raw", "in_accel_scale", "in_foo_raw"])
+      .map((c) => [c.channel, c.file, c.scale ?? null]),
+    [["accel_x", "in_accel_x_raw", "in_accel_scale"], ["temp", "in_temp_input", "in_temp_scale"]],
+  );
 });
