@@ -176,9 +176,10 @@ export class SerialSource implements Source {
       if (e instanceof Deno.errors.NotCapable && !this.#warnedPermission) {
         this.#warnedPermission = true;
         this.#log.error(
-          "{source}: Deno opens paths under /dev only with --allow-all, which edgelog does not take; give the " +
-            "device another path (docker --device {device}:/run/edgelog/tty0, systemd BindPaths={device}:" +
-            "/run/edgelog/tty0, or a bind mount) and use that (see docs/SOURCES.md)",
+          "{source}: Deno opens paths under /dev only with --allow-all, which `deno task start` and the compiled " +
+            "binary have but this run does not; run it with --allow-all, or give the device another path " +
+            "(docker --device {device}:/run/edgelog/tty0, systemd BindPaths={device}:/run/edgelog/tty0, or a bind " +
+            "mount) and use that (see docs/SOURCES.md)",
           { source: this.name, device: spec.device },
         );
       }
