@@ -25,6 +25,7 @@ export type FinalRecord = LogRecord & {
   commit_errors: number;
   shutdown_ms: number;
   unstored: number;
+  wal_truncated: boolean;
 };
 
 /** Reads a positive whole number from the environment, or `fallback`. */
@@ -131,6 +132,7 @@ export async function assertGraceful(
   if (final.taken === 0 && !exists(dbPath)) return final; // stopped before the database was created
   assert.equal(countReadings(dbPath), rowsBefore + final.stored, "rows on disk equal what the logger stored");
   assert.equal(integrityCheck(dbPath), "ok");
+  assert.equal(final.wal_truncated, true, "the final record says the WAL was truncated");
   assert.equal(
     walSize(dbPath),
     0,
