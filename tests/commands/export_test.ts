@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Store } from "../../lib/store/mod.ts";
 import { seedReadings, sha256File, tempDir } from "../_helpers/database.ts";
-import { hasCommand, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
+import { runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { InfluxDB1 } from "../_helpers/upstreams.ts";
 import { join } from "node:path";
 
@@ -83,9 +84,12 @@ Deno.test("export line protocol escapes per InfluxDB's rules", async () => {
   );
 });
 
+const influxd = requirement("the InfluxDB export test", { commands: { influxd: "influxdb" } });
+
 Deno.test("a real InfluxDB accepts the exported line protocol and stores every reading", {
-  ignore: !hasCommand("influxd"),
+  ignore: influxd.ignore,
 }, async () => {
+  influxd.check();
   await using dir = await tempDir();
   const db = join(dir.path, "e.db");
   trickyDb(db);

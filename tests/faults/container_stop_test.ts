@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { tempDir } from "../_helpers/database.ts";
+import { requirement } from "../_helpers/requirements.ts";
 import {
   catchesSignal,
   childPid,
-  hasCommand,
   LoggerProcess,
   MAIN,
   ROOT,
@@ -148,7 +148,12 @@ function finalStage(dockerfile: string): { instruction: string; args: string }[]
   return instructions.slice(lastFrom);
 }
 
-Deno.test("the Dockerfile's final stage copies exactly what the scratch rootfs needs", async () => {
+const ldd = requirement("the Dockerfile's library check", { commands: { ldd: "libc-bin" } });
+
+Deno.test("the Dockerfile's final stage copies exactly what the scratch rootfs needs", {
+  ignore: ldd.ignore,
+}, async () => {
+  ldd.check();
   const stage = finalStage(Deno.readTextFileSync(join(ROOT, "Dockerfile")));
   assert.equal(stage[0].args, "scratch", "the final stage is FROM scratch");
   const copies = stage.filter((i) => i.instruction === "COPY").map((i) => {
@@ -156,11 +161,10 @@ Deno.test("the Dockerfile's final stage copies exactly what the scratch rootfs n
     assert.ok(parts[0].startsWith("--from="), `every COPY of the final stage comes from the build stage: ${i.args}`);
     return { from: parts[1], to: parts[2] };
   });
-  const libs = hasCommand("ldd") ? await linkedLibraries(Deno.execPath()) : [];
+  const libs = await linkedLibraries(Deno.execPath());
   const copiedLibs = copies.filter((c) => c.to !== "/edgelog" && c.to !== "/data");
-  if (libs.length > 0) {
-    assert.deepEqual(copiedLibs.map((c) => c.to).sort(), libs, "exactly the libraries ldd lists for the runtime");
-  }
+  assert.ok(libs.length > 0, "ldd lists the runtime's libraries");
+  assert.deepEqual(copiedLibs.map((c) => c.to).sort(), libs, "exactly the libraries ldd lists for the runtime");
   for (const c of copiedLibs) assert.equal(c.from, c.to, "each library keeps its path");
   assert.deepEqual(copies.filter((c) => c.to === "/edgelog").map((c) => c.from), ["/src/dist/edgelog"]);
   assert.equal(copies.filter((c) => c.to === "/data").length, 1, "the data directory");

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers/database.ts";
-import { catchesSignal, hasCommand, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
+import { catchesSignal, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exitSummary,
@@ -16,7 +17,6 @@ import {
   killQuietly,
   medianMax,
   printFigures,
-  rootOnly,
   stderrTail,
 } from "./_faults.ts";
 
@@ -59,15 +59,14 @@ Deno.test("the systemd unit stops with SIGTERM, allows enough time, restarts onl
   assert.equal(s.get("MemoryDenyWriteExecute"), undefined, "V8's JIT needs W+X memory");
 });
 
-/** Why the verify test cannot run here, if it cannot. */
-function cannotVerify(): boolean {
-  if (rootOnly("systemd-analyze verify (it needs /usr/local/bin/edgelog, provided in a mount namespace)")) return true;
-  if (hasCommand("systemd-analyze")) return false;
-  console.log("skipping systemd-analyze verify: not installed (Debian package systemd)");
-  return true;
-}
+/** The verify test needs /usr/local/bin/edgelog, provided in a mount namespace (root). */
+const verify = requirement("systemd-analyze verify", {
+  root: true,
+  commands: { "systemd-analyze": "systemd", unshare: "util-linux" },
+});
 
-Deno.test("systemd-analyze verify accepts the unit file", { ignore: cannotVerify() }, async () => {
+Deno.test("systemd-analyze verify accepts the unit file", { ignore: verify.ignore }, async () => {
+  verify.check();
   // verify insists that ExecStart exists: give it a stand-in binary on a private tmpfs.
   const script = `mount -t tmpfs tmpfs /usr/local/bin && cp /bin/true /usr/local/bin/edgelog &&
     exec systemd-analyze verify "$0"`;

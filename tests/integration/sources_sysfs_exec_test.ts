@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, readingRows, tempDir } from "../_helpers/database.ts";
+import { requirement } from "../_helpers/requirements.ts";
 import { spawnLogger, waitFor } from "../_helpers/process.ts";
 import { FAKE_SYSFS, writeFakeSysfs } from "../_helpers/sysfs.ts";
 
@@ -164,9 +165,12 @@ Deno.test("the real /sys under the start task's permissions: one clear error say
   }
 });
 
+const bindMount = requirement("the bind-mounted /sys test", { root: true, commands: { unshare: "util-linux" } });
+
 Deno.test("the real /sys bind-mounted elsewhere is read with the start task's permissions", {
-  ignore: Deno.uid() !== 0,
+  ignore: bindMount.ignore,
 }, async () => {
+  bindMount.check();
   await using dir = await tempDir();
   const mountpoint = join(dir.path, "hostsys");
   await Deno.mkdir(mountpoint);

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
-import {
-  catchesSignal,
-  childPid,
-  isRoot,
-  type LoggerProcess,
-  runOnce,
-  spawnLogger,
-  waitFor,
-} from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
+import { catchesSignal, childPid, type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** Starts a logger, waits until it has committed at least `minStored` rows, sends `signal`. */
 async function logThenSignal(p: LoggerProcess, dbPath: string, signal: Deno.Signal, minStored = 1000) {
@@ -55,7 +48,10 @@ Deno.test("the default database path is ./data/edgelog.db with owner-only permis
   assert.equal(Deno.statSync(join(dir.path, "data")).mode! & 0o777, 0o700);
 });
 
-Deno.test("SIGTERM as PID 1 of a fresh PID namespace stops cleanly", { ignore: !isRoot() }, async () => {
+const pidNamespace = requirement("the PID 1 stop test", { root: true, commands: { unshare: "util-linux" } });
+
+Deno.test("SIGTERM as PID 1 of a fresh PID namespace stops cleanly", { ignore: pidNamespace.ignore }, async () => {
+  pidNamespace.check();
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
   const p = spawnLogger(["--db", db, "--sim-rate", "20000"], {
