@@ -220,6 +220,15 @@ export function catchesSignal(pid: number, sig: number): boolean {
   }
 }
 
+/** True while `pid` exists and is not a zombie waiting to be reaped. */
+export function processRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
 /** The first child of `pid` (e.g. `unshare --fork`'s child, the namespace's PID 1). */
 export async function childPid(pid: number, timeoutMs = 10_000): Promise<number> {
   let child = 0;
