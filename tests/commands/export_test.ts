@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Store } from "../../lib/store/mod.ts";
 import { seedReadings, sha256File, tempDir } from "../_helpers/database.ts";
 import { requirement } from "../_helpers/requirements.ts";
-import { run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { run, runOnce, spawnLogger } from "../_helpers/process.ts";
 import { InfluxDB1 } from "../_helpers/upstreams.ts";
 import { join } from "node:path";
 
