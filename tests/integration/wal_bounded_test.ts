@@ -10,8 +10,7 @@ import { countReadings, tempDir, walSize } from "../_helpers/database.ts";
 import { listenerUrl } from "../_helpers/network.ts";
 import { spawnLogger, waitFor } from "../_helpers/process.ts";
 
-const RATE = 100_000; // readings per second: unbounded, the WAL would grow by ~4 MB a second
-const RUN_MS = 8_000;
+const RATE = 100_000; // readings per second offered: unbounded, the WAL would grow by ~4 MB a second
 const CHECKPOINT_INTERVAL_S = 1;
 /**
  * SQLite's auto-checkpoint starts at 1000 WAL pages (4 MiB); the WAL also holds the commit group
@@ -20,7 +19,7 @@ const CHECKPOINT_INTERVAL_S = 1;
  */
 const WAL_BOUND_BYTES = 8 * 1024 * 1024;
 
-Deno.test("the -wal file stays bounded through several checkpoint intervals at 100,000 readings/s", async () => {
+Deno.test("the -wal file stays bounded through several checkpoint intervals while three times its bound is written", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
   const p = spawnLogger([
@@ -37,22 +36,31 @@ Deno.test("the -wal file stays bounded through several checkpoint intervals at 1
   try {
     const base = await listenerUrl(p);
     await p.waitUntilLogging();
-    const until = performance.now() + RUN_MS;
-    await waitFor(() => {
-      sizes.push(walSize(db));
-      countReadings(db); // a reader polling on its own connection, as dashboards and scripts do
-      return performance.now() >= until;
-    }, RUN_MS + 30_000);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    const passive = Number(/^edgelog_checkpoints_total\{mode="passive",result="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
-    assert.ok(passive >= 3, `several periodic checkpoints ran: ${passive}`);
-    const rows = countReadings(db);
+    // Until enough was written to overrun an unbounded WAL three times over, through at least
+    // three periodic checkpoints: a slow machine makes this longer, not red.
+    const t0 = performance.now();
+    let rows = 0;
+    let passive = 0;
+    let lastScrape = 0;
+    await waitFor(
+      async () => {
+        sizes.push(walSize(db));
+        rows = countReadings(db); // a reader polling on its own connection, as dashboards and scripts do
+        if (performance.now() - lastScrape > 500) {
+          lastScrape = performance.now();
+          const metrics = await (await fetch(`${base}/metrics`)).text();
+          passive = Number(/^edgelog_checkpoints_total\{mode="passive",result="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+        }
+        return rows * 40 > 3 * WAL_BOUND_BYTES && passive >= 3;
+      },
+      180_000,
+      () => `${rows} readings, ${passive} periodic checkpoints`,
+    );
     const max = Math.max(...sizes);
     console.log(
-      `${rows} readings in ${RUN_MS / 1000} s; -wal at most ${(max / 1048576).toFixed(1)} MiB over ${sizes.length} ` +
-        `samples; ${passive} periodic checkpoints`,
+      `${rows} readings in ${((performance.now() - t0) / 1000).toFixed(1)} s; -wal at most ` +
+        `${(max / 1048576).toFixed(1)} MiB over ${sizes.length} samples; ${passive} periodic checkpoints`,
     );
-    assert.ok(rows * 40 > 3 * WAL_BOUND_BYTES, `enough written to overrun an unbounded WAL: ${rows} readings`);
     assert.ok(max <= WAL_BOUND_BYTES, `the -wal file reached ${max} bytes (bound ${WAL_BOUND_BYTES})`);
     p.kill("SIGTERM");
     assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
