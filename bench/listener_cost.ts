@@ -5,7 +5,11 @@
  * the logger's CPU time per 100 000 rows stored (from /proc, so less sensitive to other load on
  * a shared machine than the rate).
  *
- *   deno run -A bench/listener_cost.ts [--runs 3] [--seconds 5] [--rate 1000000]
+ * Ends with the README's target, "CPU per stored row within 2 % with and without the listener,
+ * also with a scraper every second", marked met or missed for each mode; `--strict` exits 1 when
+ * one is missed.
+ *
+ *   deno run -A bench/listener_cost.ts [--runs 3] [--seconds 5] [--rate 1000000] [--strict]
  *
  * @module
  */
@@ -18,11 +22,19 @@ import { spawnLogger } from "../tests/_helpers/process.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { runs: { type: "string" }, seconds: { type: "string" }, rate: { type: "string" } },
+  options: {
+    runs: { type: "string" },
+    seconds: { type: "string" },
+    rate: { type: "string" },
+    strict: { type: "boolean" },
+  },
 });
 const runs = Number(values.runs ?? 3);
 const seconds = Number(values.seconds ?? 5);
 const rate = values.rate ?? "1000000";
+
+/** The README's promise: CPU per stored row with the listener at most this much above without it. */
+const TARGET_CPU_RATIO = 1.02;
 
 type Mode = "no listener" | "--listen" | "--listen + /metrics every 1 s";
 const MODES: Mode[] = ["no listener", "--listen", "--listen + /metrics every 1 s"];
@@ -88,3 +100,14 @@ for (const mode of MODES) {
     })`,
   );
 }
+let missed = 0;
+for (const mode of MODES.filter((m) => m !== "no listener")) {
+  const ratio = median(cpus(mode)) / baseCpu;
+  const met = ratio <= TARGET_CPU_RATIO;
+  if (!met) missed++;
+  console.log(
+    `target: CPU per stored row with ${mode} within ${Math.round((TARGET_CPU_RATIO - 1) * 100)} % of no listener: ` +
+      `${met ? "met" : "MISSED"} (${((ratio - 1) * 100).toFixed(1)} %)`,
+  );
+}
+if (missed > 0 && values.strict) Deno.exit(1);

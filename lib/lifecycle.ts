@@ -437,7 +437,14 @@ function logFinalRecord(
   stop: StopSignal,
 ): void {
   const c = counters ?? { taken: 0, stored: 0, dropped: 0, rejected: 0, pending: 0, commitErrors: 0 };
-  logger().info("stopped ({reason}): {taken} taken, {stored} stored, {dropped} dropped in {duration_ms} ms", {
+  // Without a database (stopped before it was opened) there is no WAL to leave behind.
+  const walTruncated = counters === undefined || (checkpoint !== null && checkpoint.busy === 0);
+  const message = walTruncated
+    ? "stopped ({reason}): {taken} taken, {stored} stored, {dropped} dropped in {duration_ms} ms"
+    : "stopped ({reason}): {taken} taken, {stored} stored, {dropped} dropped in {duration_ms} ms; " +
+      "the WAL was NOT truncated (a reader held a snapshot, or the checkpoint failed): the stored readings are " +
+      "committed in the -wal file, so copy it with the .db file, or start edgelog once more to fold it in";
+  logger()[walTruncated ? "info" : "warn"](message, {
     reason,
     taken: c.taken,
     stored: c.stored,
@@ -447,6 +454,7 @@ function logFinalRecord(
     unstored: c.pending,
     commit_errors: c.commitErrors,
     checkpoint,
+    wal_truncated: walTruncated,
     duration_ms: Math.round(performance.now() - started),
     shutdown_ms: stop.stopping ? Math.round(performance.now() - stop.firstAt) : 0,
   });

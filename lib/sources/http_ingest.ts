@@ -7,7 +7,9 @@
  * 400 when any line is invalid — the valid lines of such a body are still stored and the
  * response lists every rejected line (so exactly the lines not listed were stored), unless more
  * than {@link MAX_LISTED_ERRORS} lines are invalid, in which case nothing is stored; 413 over the
- * size limit; 503 with `Retry-After` when the buffer cannot take the whole body (nothing stored).
+ * size limit, and when the body holds more readings than the whole buffer (`--buffer-size`) can
+ * ever take (retrying cannot help; nothing stored); 503 with `Retry-After` when the buffer cannot
+ * take the whole body now (nothing stored).
  *
  * @module
  */
@@ -34,7 +36,10 @@ export const MAX_LISTED_ERRORS = 1000;
 
 /** What the ingest endpoint needs from the pipeline. */
 export interface IngestPipeline {
+  /** Free places in the buffer now. */
   readonly room: number;
+  /** Readings in the buffer now: with {@link room}, the buffer's whole size. */
+  readonly pendingCount: number;
   readonly counters: { readonly taken: number };
   waitStored(target: number): Promise<boolean>;
 }
@@ -211,6 +216,14 @@ export class HttpIngestSource implements Source {
       });
     }
     // Check and take in one synchronous step: either the whole body is taken or none of it.
+    const bufferSize = pipeline.room + pipeline.pendingCount;
+    if (readings.length > bufferSize) {
+      return json(413, {
+        error: `${readings.length} readings in one body, more than the buffer holds (--buffer-size ${bufferSize}); ` +
+          "send smaller batches",
+        accepted: 0,
+      });
+    }
     if (readings.length > pipeline.room) {
       return json(503, { error: "buffer full; retry later", accepted: 0 }, { "retry-after": "1" });
     }

@@ -214,24 +214,30 @@ export function peakRssKiB(pid: number): number | undefined {
 }
 
 /**
- * True when /proc says `pid` has a handler installed for signal number `sig`. A child that has
- * not yet called exec still shows its parent's handlers (a `deno test` runner catches SIGINT and
- * SIGTERM), so until its command line differs from ours it does not count.
+ * True when /proc says `pid` has a handler installed for signal number `sig` by the program it
+ * runs. Until exec has finished, a child still shows its parent's handlers (a `deno test` runner
+ * catches SIGINT and SIGTERM): the kernel installs the new program (new command line) a moment
+ * before it resets them, and a signal sent then kills the child by default. So the handler only
+ * counts once the new program runs more than one thread: a forked child has one, and the Deno
+ * runtime starts its threads only after exec, which has by then reset the inherited handlers.
  */
 export function catchesSignal(pid: number, sig: number): boolean {
-  const caught = () => {
-    if (Deno.readTextFileSync(`/proc/${pid}/cmdline`) === Deno.readTextFileSync("/proc/self/cmdline")) return false;
+  try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    if (Deno.readTextFileSync(`/proc/${pid}/cmdline`) === Deno.readTextFileSync("/proc/self/cmdline")) return false;
+    const threads = /^Threads:\s*(\d+)$/m.exec(status);
+    if (threads === null || Number(threads[1]) < 2) return false;
     const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
     return m !== null && ((BigInt("0x" + m[1]) >> BigInt(sig - 1)) & 1n) === 1n;
-  };
+  } catch {
+    return false;
+  }
+}
+
+/** True while `pid` exists and is not a zombie waiting to be reaped. */
+export function processRunning(pid: number): boolean {
   try {
-    if (!caught()) return false;
-    // Inside exec the kernel installs the new program (new cmdline) a moment before it resets the
-    // parent's handlers: a signal sent then kills the child by default (seen once as exit 130).
-    // The program's own handler stays; the inherited one is gone 5 ms later.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    return caught();
+    return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
   } catch {
     return false;
   }

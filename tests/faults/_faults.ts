@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, tempDir, walSize, withDb } from "../_helpers/database.ts";
 import type { LoggerProcess, LogRecord } from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
 
 /** The final log record with the counters a fault trial checks. */
 export type FinalRecord = LogRecord & {
@@ -25,6 +26,7 @@ export type FinalRecord = LogRecord & {
   commit_errors: number;
   shutdown_ms: number;
   unstored: number;
+  wal_truncated: boolean;
 };
 
 /** Reads a positive whole number from the environment, or `fallback`. */
@@ -131,6 +133,7 @@ export async function assertGraceful(
   if (final.taken === 0 && !exists(dbPath)) return final; // stopped before the database was created
   assert.equal(countReadings(dbPath), rowsBefore + final.stored, "rows on disk equal what the logger stored");
   assert.equal(integrityCheck(dbPath), "ok");
+  assert.equal(final.wal_truncated, true, "the final record says the WAL was truncated");
   assert.equal(
     walSize(dbPath),
     0,
@@ -206,9 +209,10 @@ export async function killQuietly(p: LoggerProcess): Promise<void> {
   await p.exited();
 }
 
-/** Skip reason for root-only scenarios, printed so a skipped run says why. */
+/**
+ * For `ignore:` of root-only scenarios: true (ignored, with a line saying why) when not root
+ * outside CI. In CI (`CI=true`) it returns false: the scenario runs and fails without root.
+ */
 export function rootOnly(what: string): boolean {
-  const root = Deno.uid() === 0;
-  if (!root) console.log(`skipping ${what}: needs root (namespaces, mounts, chroot); CI runs as root`);
-  return !root;
+  return requirement(what, { root: true }).ignore;
 }

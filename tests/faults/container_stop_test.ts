@@ -36,6 +36,7 @@ import {
   stderrTail,
 } from "./_faults.ts";
 import { integrityCheck } from "../_helpers/database.ts";
+import { requirement } from "../_helpers/requirements.ts";
 
 /** docker stop's grace period before SIGKILL. */
 const DOCKER_GRACE_MS = 10_000;
@@ -299,12 +300,17 @@ Deno.test("the Dockerfile's build stage is pinned, frozen, multi-arch, and its c
   assert.deepEqual(copied.sort(), ["deno.json", "deno.lock", "lib", "main.ts"]);
 });
 
+const readelf = requirement("the Dockerfile's library lists", {
+  commands: { readelf: "binutils", ldd: "libc-bin" },
+});
+
 Deno.test("the Dockerfile's amd64 library list is what this Deno links", {
-  ignore: !hasCommand("readelf") || Deno.build.arch !== "x86_64",
+  ignore: readelf.ignore || Deno.build.arch !== "x86_64",
 }, async () => {
+  readelf.check();
   const listed = dockerfileLibraries("amd64");
   assert.deepEqual(await neededLibraries(Deno.execPath(), "amd64"), listed);
-  if (hasCommand("ldd")) assert.deepEqual(await linkedLibraries(Deno.execPath()), listed, "ldd agrees");
+  assert.deepEqual(await linkedLibraries(Deno.execPath()), listed, "ldd agrees");
 });
 
 Deno.test("the Dockerfile's arm64 library list is what the arm64 Deno links (arm64)", {
@@ -487,9 +493,21 @@ async function earlyStops(
   return { lost, beforeHandler, readyStops, lostWhenReady, codes, rows };
 }
 
+const containerNeeds = requirement("the container-stop scenario", {
+  root: true,
+  commands: {
+    unshare: "util-linux",
+    nsenter: "util-linux",
+    chroot: "coreutils",
+    ip: "iproute2",
+    "tini-static": "tini",
+  },
+});
+
 Deno.test("docker stop at any moment after docker start, tini as PID 1, commits everything and exits 0", {
-  ignore: rootOnly("the container-stop scenario") || !hasCommand("tini-static"),
+  ignore: containerNeeds.ignore,
 }, async () => {
+  containerNeeds.check();
   await containerScenario("amd64", { trials: faultTrials(4), earlyTrials: faultTrials(10), rate: 50_000 });
 });
 

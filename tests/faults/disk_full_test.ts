@@ -8,13 +8,27 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
 import { childPid, LoggerProcess, MAIN, residentKib, startFlags, waitFor } from "../_helpers/process.ts";
-import { exitedWithin, killQuietly, printFigures, requireFinal, rootOnly, stderrTail } from "./_faults.ts";
+import { exitedWithin, killQuietly, printFigures, requireFinal, stderrTail } from "./_faults.ts";
+import { requirement } from "../_helpers/requirements.ts";
+
+const namespaces = requirement("the disk-full scenario", {
+  root: true,
+  commands: { unshare: "util-linux", sqlite3: "sqlite3", timeout: "coreutils" },
+});
 
 const TMPFS_SIZE = "12m";
 const RATE = 20_000;
 const BUFFER_SIZE = 40_000;
-/** Generous bound on the logger's memory while the disk is full (its buffer is bounded). */
-const MAX_RSS_KIB = 512 * 1024;
+/**
+ * Bound on the logger's resident memory while the disk is full: twice the 66 MiB measured in this
+ * scenario (docs/RELIABILITY.md). The bench owns the precise figures; this catches a buffer that
+ * is not bounded (at 20,000 readings/s an unbounded queue grows by megabytes per second).
+ */
+const MAX_RSS_KIB = 128 * 1024;
+/** How much the resident memory may grow while the full buffer keeps dropping readings (GC noise). */
+const MAX_GROWTH_WHILE_FULL_KIB = 16 * 1024;
+/** How long the test keeps the disk full after the first dropped reading. */
+const FULL_FOR_MS = 3_000;
 
 /**
  * Runs the logger with its database directory on a fresh tmpfs in a private mount namespace.
@@ -75,8 +89,9 @@ function lastStats(p: LoggerProcess): { stored: number; dropped: number; pending
 }
 
 Deno.test("a full disk is survived: the logger keeps running, counts drops, resumes by itself and stops cleanly", {
-  ignore: rootOnly("the disk-full scenario"),
+  ignore: namespaces.ignore,
 }, async () => {
+  namespaces.check();
   await using dir = await tempDir("edgelog-fault-full-");
   const mnt = join(dir.path, "mnt");
   Deno.mkdirSync(mnt);
@@ -105,17 +120,30 @@ Deno.test("a full disk is survived: the logger keeps running, counts drops, resu
     const failed = await p.waitForRecord((r) => r.level === "ERROR" && /commit failed/.test(r.message), 30_000);
     assert.match(failed.message, /full|disk|space/i, "the error says the disk is full");
 
-    // Stay full until the bounded buffer overflowed and readings were dropped (and counted).
+    // Stay full until the bounded buffer overflowed and readings were dropped (and counted), then
+    // keep dropping for a while: memory must not grow with the readings it cannot store.
     const watch = setInterval(() => {
       rssMax = Math.max(rssMax, residentKib(logger) ?? 0);
     }, 50);
+    let rssWhenFull = 0;
+    let droppedWhenFull = 0;
     try {
       await waitFor(() => lastStats(p).dropped > 0, 30_000);
+      rssWhenFull = residentKib(logger) ?? 0;
+      droppedWhenFull = lastStats(p).dropped;
+      const fullUntil = performance.now() + FULL_FOR_MS;
+      await waitFor(() => performance.now() >= fullUntil && lastStats(p).dropped > droppedWhenFull + RATE, 30_000);
     } finally {
       clearInterval(watch);
     }
+    const rssAfter = residentKib(logger) ?? 0;
     for (const r of p.records) if (r.message?.startsWith("stats")) pendingMax = Math.max(pendingMax, Number(r.pending));
     assert.ok(rssMax > 0 && rssMax < MAX_RSS_KIB, `memory stays bounded while full: ${rssMax} KiB`);
+    assert.ok(
+      rssAfter - rssWhenFull <= MAX_GROWTH_WHILE_FULL_KIB,
+      `memory did not grow while dropping ${lastStats(p).dropped - droppedWhenFull} more readings: ` +
+        `${rssWhenFull} KiB -> ${rssAfter} KiB`,
+    );
     assert.ok(pendingMax <= BUFFER_SIZE, `pending never exceeds the buffer (${pendingMax})`);
 
     // Free the space: writing resumes without any help.
@@ -152,9 +180,10 @@ Deno.test("a full disk is survived: the logger keeps running, counts drops, resu
 Deno.test(
   "a stop while the disk is still full ends by the deadline, reports what it could not store, and the database stays intact",
   {
-    ignore: rootOnly("the disk-full scenario"),
+    ignore: namespaces.ignore,
   },
   async () => {
+    namespaces.check();
     await using dir = await tempDir("edgelog-fault-full-stop-");
     const mnt = join(dir.path, "mnt");
     Deno.mkdirSync(mnt);
@@ -184,7 +213,9 @@ Deno.test(
     const final = requireFinal(p);
     assert.ok(final.unstored > 0, "what could not be stored is reported");
     assert.equal(final.taken, final.stored + final.unstored, "every reading taken is either stored or reported");
-    assert.ok(final.shutdown_ms <= shutdownTimeoutMs + 1_000, `stopped by the deadline (${final.shutdown_ms} ms)`);
+    // It retried until its deadline, then ended itself (not the watchdog that ends an overrun stop).
+    assert.ok(final.shutdown_ms >= shutdownTimeoutMs - 200, `retried until the deadline (${final.shutdown_ms} ms)`);
+    assert.ok(!p.records.some((r) => /overran/.test(r.message)), "the stop ended by its deadline, not the watchdog");
     assert.ok(p.records.some((r) => /could not be committed/.test(r.message)), "a clear error line");
     const db = join(`${mnt}.out`, "edgelog.db");
     assert.equal(integrityCheck(db), "ok");
@@ -203,20 +234,25 @@ Deno.test(
 Deno.test(
   "starting on a full disk fails with a message pointing at the disk, and the next start after freeing space works",
   {
-    ignore: rootOnly("the disk-full scenario"),
+    ignore: namespaces.ignore,
   },
   async () => {
+    namespaces.check();
     await using dir = await tempDir("edgelog-fault-full-start-");
     const mnt = join(dir.path, "mnt");
     Deno.mkdirSync(mnt);
     // One shell, one tmpfs: fill it, start the logger (it must fail), free it, start again.
+    // Every wait has a deadline: a start that hangs is killed by timeout(1) and the test fails.
     const script = `mount -t tmpfs -o size=1m,mode=0700 tmpfs "$0" || exit 97
 head -c 4m /dev/zero > "$0/filler" 2>/dev/null
-"$@" --sim-rate 100; echo "first exit $?" >&2
+timeout -s KILL 30 "$@" --sim-rate 100; echo "first exit $?" >&2
 rm "$0/filler"
-"$@" --sim-rate 100 & pid=$!
-while [ ! -s "$0/edgelog.db-wal" ]; do sleep 0.05; done
-sleep 0.3; kill -TERM $pid; wait $pid; echo "second exit $?" >&2
+timeout -s KILL 60 "$@" --sim-rate 100 & pid=$! # timeout(1) passes the SIGTERM below on
+i=0
+until [ "$(sqlite3 -readonly "$0/edgelog.db" 'SELECT count(*) FROM readings' 2>/dev/null || echo 0)" -gt 0 ]; do
+  i=$((i+1)); if [ $i -gt 600 ]; then echo "no reading committed within 30 s" >&2; break; fi; sleep 0.05
+done
+kill -TERM $pid; wait $pid; echo "second exit $?" >&2
 cp -a "$0/." "$0.out/"`;
     Deno.mkdirSync(`${mnt}.out`);
     const out = await new Deno.Command("unshare", {
@@ -246,7 +282,10 @@ cp -a "$0/." "$0.out/"`;
     assert.match(stderr, /second exit 0/, `the next start after freeing space works; stderr:\n${stderr}`);
     const db = join(`${mnt}.out`, "edgelog.db");
     assert.equal(integrityCheck(db), "ok");
-    assert.ok(countReadings(db) >= 0);
+    const second = stderr.split("\n").filter((l) => l.includes('"taken"')).map((l) => JSON.parse(l)).at(-1);
+    assert.ok(second && second.stored > 0, `the second start committed readings; stderr:\n${stderr}`);
+    assert.equal(second.stored, second.taken, "and stored every reading it took");
+    assert.equal(countReadings(db), second.stored, "the database holds exactly what the second start stored");
     printFigures([{
       scenario: "5c. start-up on a full disk, then space freed",
       trials: 1,

@@ -25,8 +25,13 @@ import {
 
 const RATE = 20_000; // readings per second
 const COMMIT_INTERVAL_MS = 250;
-/** Scheduling slack on a shared 2-core machine: timer lateness, the commit itself, the kill. */
-const SLACK_MS = 2_000;
+/**
+ * What the loss window may exceed the commit interval by: the commit itself (a group of ~5,000
+ * readings), the commit timer's lateness and the kill's delivery. Measured on the shared 2-core
+ * machine (docs/RELIABILITY.md, scenario 2): worst 261–270 ms over 30–50 trials, so 20 ms over
+ * the interval; 150 ms leaves room for a loaded box without hiding a second lost group (250 ms).
+ */
+const SLACK_MS = 150;
 
 Deno.test("SIGKILL at random moments never corrupts, keeps every committed row, and the next start appends", async () => {
   const trials = faultTrials(12);

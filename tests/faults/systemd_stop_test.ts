@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers/database.ts";
-import { catchesSignal, hasCommand, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
+import { catchesSignal, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exitSummary,
@@ -16,7 +17,6 @@ import {
   killQuietly,
   medianMax,
   printFigures,
-  rootOnly,
   stderrTail,
 } from "./_faults.ts";
 
@@ -59,16 +59,15 @@ Deno.test("the systemd unit stops with SIGTERM, allows enough time, restarts onl
   assert.equal(s.get("MemoryDenyWriteExecute"), undefined, "V8's JIT needs W+X memory");
 });
 
-/** Why the verify test cannot run here, if it cannot. */
-function cannotVerify(): boolean {
-  if (rootOnly("systemd-analyze verify (it needs /usr/local/bin/edgelog, provided in a mount namespace)")) return true;
-  if (hasCommand("systemd-analyze")) return false;
-  console.log("skipping systemd-analyze verify: not installed (Debian package systemd)");
-  return true;
-}
+/** The verify tests need /usr/local/bin/edgelog, provided in a mount namespace (root). */
+const verifyNeeds = requirement("systemd-analyze verify", {
+  root: true,
+  commands: { "systemd-analyze": "systemd", unshare: "util-linux" },
+});
 
 /** Runs `systemd-analyze verify` on `unit` with a stand-in /usr/local/bin/edgelog; returns stderr. */
 async function verify(unit: string): Promise<string> {
+  verifyNeeds.check();
   // verify insists that ExecStart exists: give it a stand-in binary on a private tmpfs.
   const script = `mount -t tmpfs tmpfs /usr/local/bin && cp /bin/true /usr/local/bin/edgelog &&
     exec systemd-analyze verify "$0"`;
@@ -82,12 +81,12 @@ async function verify(unit: string): Promise<string> {
   return stderr;
 }
 
-Deno.test("systemd-analyze verify accepts the unit file", { ignore: cannotVerify() }, async () => {
+Deno.test("systemd-analyze verify accepts the unit file", { ignore: verifyNeeds.ignore }, async () => {
   assert.equal((await verify(UNIT)).trim(), "", "no warnings");
 });
 
 Deno.test("the serial and I2C drop-in the unit's comments describe passes systemd-analyze verify", {
-  ignore: cannotVerify(),
+  ignore: verifyNeeds.ignore,
 }, async () => {
   const dropIn = Deno.readTextFileSync(UNIT).split("\n").map((l) => /^# {3}([A-Za-z]+=.*)$/.exec(l)?.[1])
     .filter((l): l is string => l !== undefined && !l.startsWith("Environment="));
@@ -100,9 +99,12 @@ Deno.test("the serial and I2C drop-in the unit's comments describe passes system
   assert.equal((await verify(unit)).trim(), "", "no warnings");
 });
 
+const securityNeeds = requirement("systemd-analyze security", { commands: { "systemd-analyze": "systemd" } });
+
 Deno.test("systemd-analyze security rates the unit's exposure at most 1.7", {
-  ignore: !hasCommand("systemd-analyze"),
+  ignore: securityNeeds.ignore,
 }, async () => {
+  securityNeeds.check();
   const out = await new Deno.Command("systemd-analyze", {
     args: ["security", "--offline=yes", "--no-pager", UNIT],
     stdout: "piped",

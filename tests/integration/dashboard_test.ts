@@ -4,16 +4,16 @@ import { join } from "node:path";
 import { type BrowserContext, chromium } from "npm:playwright-core@1.65.1";
 import { countReadings, tempDir } from "../_helpers/database.ts";
 import { listenerUrl } from "../_helpers/network.ts";
-import { hasCommand, isRoot, type LoggerProcess, run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { type LoggerProcess, run, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
+const promtool = requirement("promtool check metrics", { commands: { promtool: "prometheus" } });
+const inChromium = requirement("the dashboard in Chromium", {
+  root: true,
+  commands: { nsenter: "util-linux", unshare: "util-linux" },
+  files: { [CHROMIUM]: "Debian package chromium" },
+});
 
 /** The value of an unlabelled sample in a Prometheus exposition. */
 function sample(text: string, name: string): number {
@@ -35,7 +35,10 @@ async function stopCleanly(p: LoggerProcess, rows: () => number | Promise<number
   assert.equal(await rows(), final.stored);
 }
 
-Deno.test("a running logger serves /healthz, Prometheus /metrics and the read API", async () => {
+Deno.test("a running logger serves /healthz, Prometheus /metrics (promtool-clean) and the read API", {
+  ignore: promtool.ignore,
+}, async () => {
+  promtool.check();
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
   const p = spawnLogger(["--db", db, "--listen", "127.0.0.1:0", "--sim-rate", "300"]);
@@ -52,11 +55,9 @@ Deno.test("a running logger serves /healthz, Prometheus /metrics and the read AP
     const metrics = await fetch(`${base}/metrics`);
     assert.match(metrics.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
     const text = await metrics.text();
-    if (hasCommand("promtool")) {
-      const check = await run("promtool", ["check", "metrics"], text);
-      assert.equal(check.code, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
-      assert.equal(check.stdout + check.stderr, "", "no lint problems");
-    }
+    const check = await run("promtool", ["check", "metrics"], text);
+    assert.equal(check.code, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+    assert.equal(check.stdout + check.stderr, "", "no lint problems");
     const storedMetric = sample(text, "edgelog_stored_readings_total");
     assert.ok(storedMetric >= 300, `stored ${storedMetric}`);
     assert.ok(storedMetric <= countReadings(db), "the metric never counts more than the database holds");
@@ -115,10 +116,11 @@ Deno.test("with --http-token, data routes need the token and /healthz stays publ
  */
 Deno.test({
   name: "the dashboard charts live data in Chromium and shows a banner while the disk is full",
-  ignore: !hasChromium || !isRoot() || !hasCommand("nsenter"),
+  ignore: inChromium.ignore,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
+    inChromium.check();
     await using dir = await tempDir();
     const dataDir = join(dir.path, "data");
     await Deno.mkdir(dataDir);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, readingRows, tempDir } from "../_helpers/database.ts";
 import { listenPort } from "../_helpers/network.ts";
-import { spawnLogger } from "../_helpers/process.ts";
+import { spawnLogger, waitFor } from "../_helpers/process.ts";
 
 const PATH = "/api/v1/readings";
 
@@ -105,7 +105,11 @@ Deno.test("requests in flight when SIGTERM arrives are finished and their readin
         }
       }
     });
-    while (accepted < 20_000) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(
+      () => accepted >= 20_000,
+      30_000,
+      () => `only ${accepted} readings accepted:\n${p.stderrLines.join("\n")}`,
+    );
     p.kill("SIGTERM");
     const status = await p.exited();
     stop = true;

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
-import {
-  catchesSignal,
-  childPid,
-  isRoot,
-  type LoggerProcess,
-  runOnce,
-  spawnLogger,
-  waitFor,
-} from "../_helpers/process.ts";
+import { requirement } from "../_helpers/requirements.ts";
+import { catchesSignal, childPid, type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** Starts a logger, waits until it has committed at least `minStored` rows, sends `signal`. */
 async function logThenSignal(p: LoggerProcess, dbPath: string, signal: Deno.Signal, minStored = 1000) {
@@ -55,7 +48,10 @@ Deno.test("the default database path is ./data/edgelog.db with owner-only permis
   assert.equal(Deno.statSync(join(dir.path, "data")).mode! & 0o777, 0o700);
 });
 
-Deno.test("SIGTERM as PID 1 of a fresh PID namespace stops cleanly", { ignore: !isRoot() }, async () => {
+const pidNamespace = requirement("the PID 1 stop test", { root: true, commands: { unshare: "util-linux" } });
+
+Deno.test("SIGTERM as PID 1 of a fresh PID namespace stops cleanly", { ignore: pidNamespace.ignore }, async () => {
+  pidNamespace.check();
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
   const p = spawnLogger(["--db", db, "--sim-rate", "20000"], {
@@ -90,16 +86,64 @@ Deno.test("SIGTERM during start-up, before the database is open, exits 0 and los
   assert.equal(rows, final.stored);
 });
 
-Deno.test("a second SIGTERM during shutdown still commits and closes", async () => {
+/** A TCP server that accepts connections and never answers: an upstream that hangs. */
+function hangingUpstream(): { port: number; accepted: () => number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) held.push(conn);
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    accepted: () => held.length,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      for (const c of held) c.close();
+      await Promise.resolve();
+    },
+  };
+}
+
+Deno.test("a second SIGTERM after the stop began skips the forwarders' flush, still commits everything and closes", async () => {
   await using dir = await tempDir();
+  await using upstream = hangingUpstream();
   const db = join(dir.path, "edgelog.db");
-  const p = spawnLogger(["--db", db, "--sim-rate", "100000"]);
+  const shutdownTimeoutS = 30; // the forwarders' flush may take half of it: 15 s against a hung upstream
+  const p = spawnLogger([
+    "--db",
+    db,
+    "--sim-rate",
+    "20000",
+    "--shutdown-timeout",
+    String(shutdownTimeoutS),
+    "--forward",
+    `http://127.0.0.1:${upstream.port}/write?name=hung&timeout=120`,
+  ]);
   await p.waitUntilLogging();
-  await waitFor(() => countReadings(db) >= 10_000);
+  await waitFor(() => countReadings(db) >= 5_000 && upstream.accepted() > 0, 20_000, () => p.stderrLines.join("\n"));
   p.kill("SIGTERM");
+  // The second signal comes once the first was observed, as an impatient operator's would.
+  await p.waitForRecord((r) => r.message.startsWith("stopping ("));
+  const t0 = performance.now();
   p.kill("SIGTERM");
   const status = await p.exited();
+  const hurriedMs = performance.now() - t0;
   await assertGracefulStop(p, status, db);
+  assert.ok(
+    p.records.some((r) => r.level === "WARN" && /again: hurrying the shutdown/.test(r.message)),
+    `the second signal was seen as such; stderr:\n${p.stderrLines.join("\n")}`,
+  );
+  const forwarder = p.records.find((r) => r.name === "hung" && typeof r.rows === "number");
+  assert.ok(forwarder, "the forwarder reported where it stopped");
+  assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
+  // Unhurried, the flush would wait for the hung upstream for 15 s; hurried it is skipped.
+  const flushBudgetMs = (shutdownTimeoutS * 1000) / 2;
+  assert.ok(
+    hurriedMs < flushBudgetMs / 3,
+    `exited ${
+      Math.round(hurriedMs)
+    } ms after the second signal: the flush was not skipped (budget ${flushBudgetMs} ms)`,
+  );
 });
 
 Deno.test("SIGKILL leaves an intact database and the next run appends to it", async () => {

@@ -3,7 +3,7 @@ import type { Logger } from "@logtape/logtape";
 import { parseInvocation, type RunConfig } from "../../lib/config.ts";
 import type { Reading } from "../../lib/reading.ts";
 import type { ExecSpec } from "../../lib/sources/mod.ts";
-import { waitFor } from "../_helpers/process.ts";
+import { processRunning, waitFor } from "../_helpers/process.ts";
 import { Rejections } from "../../lib/sources/_rejections.ts";
 import { ExecSource } from "../../lib/sources/exec.ts";
 
@@ -63,13 +63,24 @@ Deno.test("a failing command is logged with its exit code and stderr tail, and r
 });
 
 Deno.test("a command that hangs is killed at its timeout, with whatever it started", async () => {
-  const r = rig(`exec:timeout=300ms sh -c 'echo "a 1"; sleep 60 & sleep 60'`);
-  const t0 = performance.now();
-  const outcome = await r.exec.runOnce();
-  assert.equal(outcome.timedOut, true);
-  assert.equal(outcome.signal, "SIGKILL");
-  assert.ok(performance.now() - t0 < 30_000);
-  assert.equal(r.got.length, 0, "not started, so nothing emitted");
+  const pids = await Deno.makeTempFile({ prefix: "edgelog-exec-pids-" });
+  try {
+    // The shell and a background child it started both hang; both pids are written down first.
+    const r = rig(`exec:timeout=300ms sh -c 'echo "a 1"; sleep 60 & echo $! $$ > ${pids}; sleep 60'`);
+    const t0 = performance.now();
+    const outcome = await r.exec.runOnce();
+    assert.equal(outcome.timedOut, true);
+    assert.equal(outcome.signal, "SIGKILL");
+    assert.ok(performance.now() - t0 < 30_000);
+    assert.equal(r.got.length, 0, "not started, so nothing emitted");
+    const started = (await Deno.readTextFile(pids)).trim().split(/\s+/).map(Number);
+    assert.equal(started.length, 2, `the shell and its child: ${started}`);
+    await waitFor(() => started.every((pid) => !processRunning(pid)), 10_000, () => {
+      return `still running: ${started.filter(processRunning).join(", ")}`;
+    });
+  } finally {
+    await Deno.remove(pids);
+  }
 });
 
 Deno.test("a command printing more than max-output is killed", async () => {

@@ -139,16 +139,42 @@ Deno.test("a body over the size limit gets 413, also when sent without a length"
   assert.equal(r.pipeline.counters.rejectedByReason.body_too_large, 2);
 });
 
-Deno.test("when the buffer cannot take the whole body the answer is 503 with Retry-After and nothing is taken", async () => {
+Deno.test("when the buffer cannot take the whole body now the answer is 503 with Retry-After, and a retry succeeds", async () => {
+  await using r = await rig({ bufferSize: 5, commitIntervalMs: 60_000 });
+  const body = (n: number) => Array.from({ length: n }, (_, i) => line("a", i)).join("\n");
+  const first = await fetch(r.url, { method: "POST", body: body(3) });
+  assert.equal(first.status, 202);
+  await first.body?.cancel();
+  const full = await fetch(r.url, { method: "POST", body: body(3) });
+  assert.equal(full.status, 503);
+  assert.equal(full.headers.get("retry-after"), "1");
+  await full.body?.cancel();
+  assert.equal(r.pipeline.counters.taken, 3, "nothing of the refused body is taken");
+  assert.ok(r.pipeline.flush(), "the buffer is committed");
+  const retry = await fetch(r.url, { method: "POST", body: body(3) });
+  assert.equal(retry.status, 202, "the same body succeeds once there is room");
+  await retry.body?.cancel();
+  assert.equal(r.pipeline.counters.taken, 6);
+});
+
+Deno.test("a body with more readings than the whole buffer can hold gets 413 (retrying cannot help), nothing taken", async () => {
   await using r = await rig({ bufferSize: 5 });
   const res = await fetch(r.url, {
     method: "POST",
     body: Array.from({ length: 6 }, (_, i) => line("a", i)).join("\n"),
   });
-  assert.equal(res.status, 503);
-  assert.equal(res.headers.get("retry-after"), "1");
-  await res.body?.cancel();
+  assert.equal(res.status, 413);
+  assert.equal(res.headers.get("retry-after"), null, "no invitation to retry the same body");
+  const answer = await res.json();
+  assert.match(answer.error, /6 readings in one body, more than the buffer holds \(--buffer-size 5\)/);
+  assert.equal(answer.accepted, 0);
   assert.equal(r.pipeline.counters.taken, 0);
+  const five = await fetch(r.url, {
+    method: "POST",
+    body: Array.from({ length: 5 }, (_, i) => line("a", i)).join("\n"),
+  });
+  assert.equal(five.status, 202, "a body exactly the buffer's size is taken");
+  await five.body?.cancel();
 });
 
 Deno.test("more than 1000 invalid lines refuse the whole body", async () => {
