@@ -24,7 +24,14 @@ import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer, registerRoutes, type Routes } from "./serve/mod.ts";
 import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { type CheckpointResult, isCorruptionError, Retention, SCHEMA_VERSION, Store } from "./store/mod.ts";
+import {
+  type CheckpointResult,
+  isCorruptionError,
+  type Quarantined,
+  Retention,
+  SCHEMA_VERSION,
+  Store,
+} from "./store/mod.ts";
 
 /** What {@link runLogger} needs besides the config; injectable for tests. */
 export interface RunDeps {
@@ -73,6 +80,12 @@ interface Running {
   forwarding: Forwarding | undefined;
   retention: Retention | undefined;
   timers: ReturnType<typeof setInterval>[];
+  /** Damaged databases moved aside since the start (at open, or found while logging). */
+  quarantined: Quarantined[];
+  /** Set while a damage found by a commit is being looked at. */
+  recovering: boolean;
+  /** When a corrupt-looking commit that was not damage was last logged (performance.now()). */
+  notDamageLoggedAt: number;
 }
 
 /**
@@ -134,7 +147,11 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   const http = config.listen !== undefined
     ? new HttpServer({ listen: config.listen, token: config.httpToken })
     : undefined;
-  const store = opened.adopt(Store.open(config.db, { durability: config.durability }), (s) => s.close());
+  const store = opened.adopt(
+    Store.open(config.db, { durability: config.durability, onDamage: config.onDamage }),
+    (s) => s.close(),
+  );
+  if (store.quarantined) logQuarantine(store.quarantined, "at start");
   log.info("edgelog {version} logging to {db} (durability {durability}, SQLite {sqlite_version})", {
     version: deps.version,
     db: store.path,
@@ -152,7 +169,8 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   }
 
   // A start that fails after a source took readings still commits them before closing.
-  const pipeline = opened.adopt(createPipeline(config, store, stop), (p) => {
+  let onDamage = () => stop.request("writer failed"); // until the parts recovery needs exist
+  const pipeline = opened.adopt(createPipeline(config, store, stop, () => onDamage()), (p) => {
     p.stopTimers();
     p.flush(Number.MAX_SAFE_INTEGER);
     p.close();
@@ -171,17 +189,23 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     forwarding: undefined,
     retention: undefined,
     timers: [],
+    quarantined: store.quarantined ? [store.quarantined] : [],
+    recovering: false,
+    notDamageLoggedAt: -Infinity,
   };
+  const routeDeps = {
+    pipeline,
+    store,
+    version: deps.version,
+    commitIntervalMs: config.commitIntervalMs,
+    bufferSize: config.bufferSize,
+    startedAt: Date.now(),
+    forwarders: () => run.forwarding?.lag() ?? [],
+    quarantined: () => run.quarantined,
+  };
+  onDamage = () => void recoverFromDamage(run, config, deps, stop, (s) => routeDeps.store = s);
   if (http) {
-    run.routes = await registerRoutes(http, {
-      pipeline,
-      store,
-      version: deps.version,
-      commitIntervalMs: config.commitIntervalMs,
-      bufferSize: config.bufferSize,
-      startedAt: Date.now(),
-      forwarders: () => run.forwarding?.lag() ?? [],
-    });
+    run.routes = await registerRoutes(http, routeDeps);
     opened.defer(() => run.routes!.close());
   }
   pipeline.start();
@@ -209,14 +233,17 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
   }
   run.retention = startRetention(config, store);
-  run.timers.push(startCheckpointTimer(store, config.checkpointIntervalMs));
+  run.timers.push(startCheckpointTimer(() => run.store, config.checkpointIntervalMs));
   run.timers.push(startStatsTimer(run, config.statsIntervalMs));
   opened.move(); // started: from here on the shutdown steps release everything
   return run;
 }
 
-/** The pipeline in front of the store, logging commit failures (at most every 10 s). */
-function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipeline {
+/**
+ * The pipeline in front of the store, logging commit failures (at most every 10 s). A commit
+ * that finds the file corrupt calls `onCorrupt`; any other failure that will not go away stops.
+ */
+function createPipeline(config: RunConfig, store: Store, stop: StopSignal, onCorrupt: () => void): Pipeline {
   const log = logger();
   let lastErrorLogAt = -Infinity;
   const pipeline: Pipeline = new Pipeline(store, {
@@ -225,7 +252,10 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipe
     bufferSize: config.bufferSize,
     onCommitError: (error, transient) => {
       const now = performance.now();
-      if (!transient) {
+      if (!transient && isCorruptionError(error)) {
+        log.error("a commit found the database corrupt: {error}", { error: String(error) });
+        onCorrupt();
+      } else if (!transient) {
         log.fatal("the database cannot be written any more: {error}; stopping", { error: String(error) });
         stop.request("writer failed");
       } else if (now - lastErrorLogAt > COMMIT_ERROR_LOG_MS) {
@@ -285,11 +315,11 @@ function startRetention(config: RunConfig, store: Store): Retention {
 }
 
 /** A PASSIVE checkpoint every `intervalMs`, besides SQLite's auto-checkpoint (contract item 5). */
-function startCheckpointTimer(store: Store, intervalMs: number): ReturnType<typeof setInterval> {
+function startCheckpointTimer(store: () => Store, intervalMs: number): ReturnType<typeof setInterval> {
   const log = logger();
   return setInterval(() => {
     try {
-      const result = store.checkpoint("PASSIVE");
+      const result = store().checkpoint("PASSIVE");
       log.debug("checkpoint {mode}: busy {busy}, log {log}, checkpointed {checkpointed}", { ...result });
     } catch (e) {
       log.warn("periodic checkpoint failed: {error}", { error: String(e) });
@@ -307,6 +337,85 @@ function startStatsTimer(run: Running, intervalMs: number): ReturnType<typeof se
       ...(run.retention ? { retention: { ...run.retention.counters } } : {}),
     });
   }, intervalMs);
+}
+
+/** The loud record of a damaged database moved aside. */
+function logQuarantine(q: Quarantined, when: string): void {
+  logger().error(
+    "DAMAGED DATABASE {when}: {from} ({reason}) was moved to {to}, unchanged; logging goes on in a fresh database. " +
+      "Recover its readings with: edgelog salvage {to} --db {from}",
+    { when, from: q.from, to: q.to, reason: q.reason },
+  );
+}
+
+/**
+ * A commit found the database corrupt. Sources keep running and the
+ * pipeline keeps the readings meanwhile (bounded, as on a full disk). If a second look confirms
+ * damage, the store-bound parts stop (housekeeping, forwarders), the file is moved aside, a fresh
+ * database opens at the same path and everything resumes, the pending readings first. A failing
+ * read (SQLite reports EIO as "malformed") or a file that looks sound now is retried instead.
+ * With `--on-damage refuse` confirmed damage stops the logger (exit code 4), as before.
+ */
+async function recoverFromDamage(
+  run: Running,
+  config: RunConfig,
+  deps: RunDeps,
+  stop: StopSignal,
+  setRouteStore: (store: Store) => void,
+): Promise<void> {
+  if (run.recovering || stop.stopping) return;
+  run.recovering = true;
+  const log = logger();
+  try {
+    const diagnosis = run.store.diagnose();
+    if (diagnosis.kind !== "damaged") {
+      // A failing card (reads fail with EIO, which SQLite reports as "malformed"): handled like a
+      // full disk, the readings wait in the buffer and the commit is retried.
+      if (performance.now() - run.notDamageLoggedAt > COMMIT_ERROR_LOG_MS) {
+        run.notDamageLoggedAt = performance.now();
+        log.error("the database looked corrupt but is {kind}{detail}: not moved aside; the commit will be retried", {
+          kind: diagnosis.kind === "unreadable" ? "unreadable (is its disk failing?)" : "sound on a second look",
+          detail: diagnosis.kind === "unreadable" ? `: ${diagnosis.detail}` : "",
+        });
+      }
+      run.pipeline.resume();
+      return;
+    }
+    if (config.onDamage === "refuse") {
+      log.fatal("the database is damaged ({detail}); stopping (--on-damage refuse)", { detail: diagnosis.detail });
+      stop.request("writer failed");
+      return;
+    }
+    run.retention?.stop();
+    if (run.forwarding) {
+      run.forwarding.abort();
+      await run.forwarding.flush(0);
+      run.forwarding = undefined;
+    }
+    const moved = run.store.abandonDamaged(diagnosis.detail);
+    run.quarantined.push(moved);
+    logQuarantine(moved, "while logging");
+    try {
+      run.store = Store.open(config.db, { durability: config.durability, onDamage: config.onDamage });
+    } catch (e) {
+      log.fatal("cannot start a fresh database after moving the damaged one aside: {error}; stopping", {
+        error: String(e),
+      });
+      stop.request("writer failed");
+      return;
+    }
+    setRouteStore(run.store);
+    run.pipeline.resume(run.store);
+    run.retention = startRetention(config, run.store);
+    if (config.forward.length > 0) {
+      run.forwarding = (deps.startForwarding ?? startForwarding)(config.forward, run.store, {
+        dbPath: run.store.path,
+        log,
+      });
+    }
+  } finally {
+    run.recovering = false;
+  }
 }
 
 /**

@@ -10,7 +10,7 @@
 
 import type { Pipeline } from "../pipeline.ts";
 import { writtenBytes } from "../proc_io.ts";
-import type { ForwardLag, Store } from "../store/mod.ts";
+import type { ForwardLag, Quarantined, Store } from "../store/mod.ts";
 import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
 import type { HttpServer } from "./http.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -30,6 +30,8 @@ export interface RoutesDeps {
   forwarders?: () => readonly ForwardLag[];
   /** Wall clock, unix ms; injectable for tests. */
   now?: () => number;
+  /** Damaged databases moved aside by this logger, oldest first. */
+  quarantined?: () => readonly Quarantined[];
 }
 
 /** The routes' resources; {@link close} after the listener stopped, before the final checkpoint. */
@@ -73,11 +75,12 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
       commitIntervalMs: deps.commitIntervalMs,
       now: now(),
       startedAt: deps.startedAt,
+      quarantined: deps.quarantined?.(),
     });
 
   http.route("GET", "/healthz", () => {
     const status = health();
-    return json(status, status.status === "ok" ? 200 : 503);
+    return json(status, status.status === "unhealthy" ? 503 : 200);
   }, { public: true });
 
   http.route("GET", "/metrics", () =>
@@ -89,6 +92,7 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
         version: deps.version,
         bufferSize: deps.bufferSize,
         forwarders: forwarders(),
+        quarantined: deps.quarantined?.().length ?? 0,
       }),
       { headers: { "content-type": METRICS_CONTENT_TYPE, ...NO_STORE } },
     ));
