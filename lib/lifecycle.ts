@@ -253,7 +253,10 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal, onCor
     onCommitError: (error, transient) => {
       const now = performance.now();
       if (!transient && isCorruptionError(error)) {
-        log.error("a commit found the database corrupt: {error}", { error: String(error) });
+        if (now - lastErrorLogAt > COMMIT_ERROR_LOG_MS) {
+          lastErrorLogAt = now;
+          log.error("a commit found the database corrupt: {error}", { error: String(error) });
+        }
         onCorrupt();
       } else if (!transient) {
         log.fatal("the database cannot be written any more: {error}; stopping", { error: String(error) });
