@@ -24,6 +24,7 @@ import { type Counters, Pipeline } from "./pipeline.ts";
 import { HttpServer, registerRoutes, type Routes } from "./serve/mod.ts";
 import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { SystemdNotifier } from "./systemd_notify.ts";
 import {
   type CheckpointResult,
   isCorruptionError,
@@ -42,6 +43,8 @@ export interface RunDeps {
   startForwarding?: typeof startForwarding;
   /** Ends the process when the shutdown overruns its deadline; `Deno.exit` by default. */
   exit?: (code: number) => void;
+  /** Tells systemd how it is doing; by default from `NOTIFY_SOCKET`, none outside systemd. */
+  notifier?: SystemdNotifier;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -99,8 +102,16 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     logFinalRecord(undefined, null, await stop.requested, started, stop);
     return ExitCode.ok;
   }
+  const notifier = deps.notifier ?? SystemdNotifier.fromEnv({
+    onError: (error) => logger().warn("cannot notify systemd: {error}", { error }),
+  });
   const run = await start(config, stop, deps);
+  if (notifier) {
+    void notifier.send("READY=1", `STATUS=logging to ${run.store.path}`);
+    if (notifier.env.heartbeatMs !== undefined) run.timers.push(startHeartbeat(run, notifier, config));
+  }
   const reason = await stop.requested;
+  void notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
 
   const deadline = stop.firstAt + config.shutdownTimeoutMs;
   const remaining = () => deadline - performance.now();
@@ -328,6 +339,20 @@ function startCheckpointTimer(store: () => Store, intervalMs: number): ReturnTyp
       log.warn("periodic checkpoint failed: {error}", { error: String(e) });
     }
   }, intervalMs);
+}
+
+/**
+ * `WATCHDOG=1` every half `WatchdogSec`, only while the writer loop ticks (its timer attempted a
+ * flush recently, whether the disk let it commit or not: a failing disk is not cured by a
+ * restart). A hung writer blocks the event loop or stops ticking, the heartbeats stop, and
+ * systemd restarts the service.
+ */
+function startHeartbeat(run: Running, notifier: SystemdNotifier, config: RunConfig): ReturnType<typeof setInterval> {
+  const everyMs = notifier.env.heartbeatMs!;
+  const tickWithinMs = 2 * Math.max(config.commitIntervalMs, everyMs);
+  return setInterval(() => {
+    if (Date.now() - run.pipeline.counters.lastFlushAt <= tickWithinMs) void notifier.send("WATCHDOG=1");
+  }, everyMs);
 }
 
 /** The periodic stats record. */
