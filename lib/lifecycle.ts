@@ -17,11 +17,11 @@
  */
 
 import type { RunConfig } from "./config.ts";
-import { DatabaseError, ExitCode, ListenError } from "./errors.ts";
+import { ConfigError, DatabaseError, ExitCode, ListenError } from "./errors.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
-import { logger } from "./log.ts";
+import { logger, setupLogging } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
-import { HttpServer, registerRoutes, type Routes } from "./serve/mod.ts";
+import { HttpServer, registerRoutes, type Routes, type RoutesDeps } from "./serve/mod.ts";
 import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { SystemdNotifier } from "./systemd_notify.ts";
@@ -45,6 +45,11 @@ export interface RunDeps {
   exit?: (code: number) => void;
   /** Tells systemd how it is doing; by default from `NOTIFY_SOCKET`, none outside systemd. */
   notifier?: SystemdNotifier;
+  /**
+   * Reads the configuration again (file and environment) for SIGHUP; throws ConfigError when it
+   * is invalid. Without it SIGHUP is not handled.
+   */
+  reloadConfig?: () => RunConfig;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -89,6 +94,10 @@ interface Running {
   recovering: boolean;
   /** When a corrupt-looking commit that was not damage was last logged (performance.now()). */
   notDamageLoggedAt: number;
+  /** The configuration in force (SIGHUP replaces the parts that change live). */
+  config: RunConfig;
+  /** What the routes read; the same object across listener restarts. */
+  routeDeps: RoutesDeps;
 }
 
 /**
@@ -110,9 +119,10 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     void notifier.send("READY=1", `STATUS=logging to ${run.store.path}`);
     if (notifier.env.heartbeatMs !== undefined) run.timers.push(startHeartbeat(run, notifier, config));
   }
+  const hangUp = deps.reloadConfig ? listenForReload(run, stop, deps, notifier) : undefined;
   const reason = await stop.requested;
   void notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
-
+  config = run.config;
   const deadline = stop.firstAt + config.shutdownTimeoutMs;
   const remaining = () => deadline - performance.now();
   stop.onRepeat((again) => {
@@ -137,6 +147,8 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     (deps.exit ?? Deno.exit)(ExitCode.failure);
   }, Math.max(0, remaining()) + WATCHDOG_GRACE_MS);
 
+  // A reload under way finishes first (it does not start anything once the stop is requested).
+  await withinMs(hangUp?.() ?? Promise.resolve(), remaining() / 4);
   await stopIntake(run, remaining);
   await commitEverything(run.pipeline, remaining);
   await flushForwarders(run.forwarding, stop, remaining);
@@ -203,8 +215,10 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     quarantined: store.quarantined ? [store.quarantined] : [],
     recovering: false,
     notDamageLoggedAt: -Infinity,
+    config,
+    routeDeps: undefined as unknown as RoutesDeps,
   };
-  const routeDeps = {
+  const routeDeps: RoutesDeps = run.routeDeps = {
     pipeline,
     store,
     version: deps.version,
@@ -214,7 +228,7 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     forwarders: () => run.forwarding?.lag() ?? [],
     quarantined: () => run.quarantined,
   };
-  onDamage = () => void recoverFromDamage(run, config, deps, stop, (s) => routeDeps.store = s);
+  onDamage = () => void recoverFromDamage(run, run.config, deps, stop, (s) => routeDeps.store = s);
   if (http) {
     run.routes = await registerRoutes(http, routeDeps);
     opened.defer(() => run.routes!.close());
@@ -365,6 +379,172 @@ function startStatsTimer(run: Running, intervalMs: number): ReturnType<typeof se
       ...(run.retention ? { retention: { ...run.retention.counters } } : {}),
     });
   }, intervalMs);
+}
+
+/** Settings read once at start: a change is logged as needing a restart, the old value stays. */
+const RESTART_ONLY: readonly (keyof RunConfig)[] = [
+  "db",
+  "durability",
+  "commitIntervalMs",
+  "batchSize",
+  "bufferSize",
+  "checkpointIntervalMs",
+  "statsIntervalMs",
+  "logFormat",
+];
+/** Settings of the listener; the rest not named here belong to the sources. */
+const LISTENER: readonly (keyof RunConfig)[] = ["listen", "httpToken"];
+const RETENTION: readonly (keyof RunConfig)[] = [
+  "retentionMs",
+  "maxDbSizeBytes",
+  "downsampleAfterMs",
+  "downsampleBucketMs",
+  "compactAfterMs",
+];
+const LIVE_ELSEWHERE: readonly (keyof RunConfig)[] = ["forward", "logLevel", "onDamage", "shutdownTimeoutMs"];
+
+/**
+ * SIGHUP reloads the configuration (file and environment). Reloads never overlap: a SIGHUP that
+ * arrives during one runs once more after it. Returns the function that stops listening and
+ * resolves when the reload under way, if any, is done.
+ */
+function listenForReload(
+  run: Running,
+  stop: StopSignal,
+  deps: RunDeps,
+  notifier?: SystemdNotifier,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const loop = async () => {
+    do {
+      again = false;
+      try {
+        await reload(run, stop, deps);
+      } catch (e) {
+        logger().error("reload failed: {error}; running with what is in force", { error: String(e) });
+      }
+    } while (again && !stop.stopping);
+    running = undefined;
+    void notifier?.send("READY=1", `STATUS=logging to ${run.store.path}`);
+  };
+  const onHangUp = () => {
+    if (stop.stopping) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    void notifier?.send("RELOADING=1");
+    running = loop();
+  };
+  Deno.addSignalListener("SIGHUP", onHangUp);
+  return () => {
+    Deno.removeSignalListener("SIGHUP", onHangUp);
+    return running ?? Promise.resolve();
+  };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Applies a new configuration live: sources, listener, forwarders, retention and the log level
+ * restart with theirs; the pipeline and its buffer stay, so every reading taken is committed once.
+ * An invalid configuration is rejected with the start-up messages and the running one is kept.
+ */
+async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<void> {
+  const log = logger();
+  let next: RunConfig;
+  try {
+    next = deps.reloadConfig!();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const problem of e.problems) log.error("reload rejected: {problem}", { problem });
+    log.error("the new configuration is invalid; still running with the previous one");
+    return;
+  }
+  const old = run.config;
+  const changed = (keys: readonly (keyof RunConfig)[]) => keys.filter((k) => !same(old[k], next[k]));
+  for (const key of changed(RESTART_ONLY)) {
+    log.warn("{setting} changed but needs a restart to take effect; still {value}", {
+      setting: key,
+      value: old[key] as string,
+    });
+    (next as unknown as Record<string, unknown>)[key] = old[key];
+  }
+  const known = new Set<keyof RunConfig>([...RESTART_ONLY, ...LISTENER, ...RETENTION, ...LIVE_ELSEWHERE]);
+  const sourceKeys = (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !known.has(k));
+  const hasHttpSource = (c: RunConfig) => c.sources.some((s) => s.kind === "http");
+  const restartListener = changed(LISTENER).length > 0 ||
+    (changed(sourceKeys).length > 0 && (hasHttpSource(old) || hasHttpSource(next)));
+  const restartSources = restartListener || changed(sourceKeys).length > 0;
+  run.config = next;
+  if (changed(["logLevel"]).length > 0) setupLogging({ format: next.logFormat, level: next.logLevel });
+
+  if (restartSources) {
+    for (const source of run.sources) {
+      try {
+        await source.stop();
+      } catch (e) {
+        log.warn("source {source} did not stop cleanly: {error}", { source: source.name, error: String(e) });
+      }
+    }
+    run.sources = [];
+  }
+  if (restartListener) {
+    if (run.http) await run.http.stop();
+    await run.routes?.close();
+    run.http = undefined;
+    run.routes = undefined;
+    if (next.listen !== undefined && !stop.stopping) {
+      const http = new HttpServer({ listen: next.listen, token: next.httpToken });
+      run.routes = await registerRoutes(http, run.routeDeps);
+      try {
+        await http.start();
+        run.http = http;
+        if (stop.stopping) return; // stopIntake stops it
+        log.info("HTTP listener on {hostname}:{port}", { hostname: http.hostname, port: http.port });
+      } catch (e) {
+        await run.routes.close();
+        run.routes = undefined;
+        log.error("cannot listen on {listen}: {error}; running without the listener", {
+          listen: next.listen,
+          error: String(e),
+        });
+      }
+    }
+  }
+  if (restartSources && !stop.stopping) {
+    try {
+      run.sources = (deps.createSources ?? createSources)(next, {
+        pipeline: run.pipeline,
+        http: run.http,
+        knownSensors: run.store.sensorNames(),
+      });
+    } catch (e) {
+      log.error("reload: the sources cannot start: {error}; running without them until the next reload", {
+        error: String(e),
+      });
+      run.sources = [];
+    }
+    for (const source of run.sources) await source.start(run.pipeline.emitFor(source.name));
+  }
+  if (changed(RETENTION).length > 0) {
+    run.retention?.stop();
+    run.retention = startRetention(next, run.store);
+  }
+  if (changed(["forward"]).length > 0 && !stop.stopping) {
+    if (run.forwarding) {
+      run.forwarding.abort();
+      await run.forwarding.flush(0);
+    }
+    run.forwarding = next.forward.length > 0
+      ? (deps.startForwarding ?? startForwarding)(next.forward, run.store, { dbPath: run.store.path, log })
+      : undefined;
+  }
+  log.info("configuration reloaded: {changed}", {
+    changed: (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !same(old[k], next[k])).join(", ") ||
+      "nothing changed",
+  });
 }
 
 /** The loud record of a damaged database moved aside. */

@@ -124,4 +124,5 @@ Deno.test("the unit is Type=notify with a watchdog, and lets the logger's system
   assert.equal(setting("Type"), "notify");
   assert.equal(setting("NotifyAccess"), "all");
   assert.ok(Number(setting("WatchdogSec")) >= 10, "a watchdog, long enough for a slow card's commit");
+  assert.equal(setting("ExecReload"), "/bin/kill -HUP $MAINPID", "systemctl reload sends SIGHUP");
 });
