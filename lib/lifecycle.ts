@@ -613,6 +613,9 @@ async function recoverFromDamage(
       return;
     }
     setRouteStore(run.store);
+    await run.routes?.reopen().catch((e) =>
+      log.warn("the read API could not open the fresh database: {error}", { error: String(e) })
+    );
     run.pipeline.resume(run.store);
     run.retention = startRetention(config, run.store);
     if (config.forward.length > 0) {

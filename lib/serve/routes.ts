@@ -40,6 +40,8 @@ export interface Routes {
   health(): HealthStatus;
   /** Closes the read API's connection and worker. */
   close(): Promise<void>;
+  /** Makes the read API read `deps.store` again (the store was replaced by a fresh database). */
+  reopen(): Promise<void>;
 }
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -143,5 +145,5 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
   // Browsers ask for it; answering keeps their consoles free of 404s.
   http.route("GET", "/favicon.ico", () => new Response(null, { status: 204 }), { public: true });
 
-  return { health, close: () => reads.close() };
+  return { health, close: () => reads.close(), reopen: () => reads.reopen(deps.store.path) };
 }

@@ -295,6 +295,10 @@ Deno.test("damage found by a commit while logging: the file is moved aside, logg
     await waitFor(() => safeCount(db) > 500, 20_000, () => stderrTail(p));
     const body = await (await fetch(`${url}/healthz`)).json();
     assert.equal(body.status, "degraded");
+    // The read API reads the fresh database, not the damaged file moved aside.
+    const sensors = (await (await fetch(`${url}/api/v1/sensors`)).json()).sensors as { name: string }[];
+    const read = await fetch(`${url}/api/v1/readings?sensor=${encodeURIComponent(sensors[0].name)}&since=-1h`);
+    assert.equal(read.status, 200, await read.text());
     p.kill("SIGTERM");
     const status = await exitedWithin(p, 20_000);
     assert.equal(status.code, 0, `exit 0; stderr:\n${stderrTail(p)}`);
