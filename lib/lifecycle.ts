@@ -74,6 +74,8 @@ const FORWARD_FLUSH_SHARE = 0.5;
 const CLOSE_RESERVE_MS = 1500;
 /** How long past the shutdown deadline the watchdog waits before ending the process, ms. */
 const WATCHDOG_GRACE_MS = 500;
+/** How long systemd is asked to wait for READY=1 while the database opens and is checked, ms. */
+const START_TIMEOUT_EXTENSION_MS = 10 * 60_000;
 /** Least time between two log records of the same recurring failure, ms. */
 const COMMIT_ERROR_LOG_MS = 10_000;
 const RETENTION_LOG_MS = 60_000;
@@ -114,6 +116,9 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   const notifier = deps.notifier ?? SystemdNotifier.fromEnv({
     onError: (error) => logger().warn("cannot notify systemd: {error}", { error }),
   });
+  // Vetting a big file after a power cut (quick_check) can outlast systemd's start timeout on a
+  // slow card: ask for more time while the database opens.
+  void notifier?.send(`EXTEND_TIMEOUT_USEC=${START_TIMEOUT_EXTENSION_MS * 1000}`, "STATUS=opening the database");
   const run = await start(config, stop, deps);
   if (notifier) {
     void notifier.send("READY=1", `STATUS=logging to ${run.store.path}`);
@@ -121,7 +126,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }
   const hangUp = deps.reloadConfig ? listenForReload(run, stop, deps, notifier) : undefined;
   const reason = await stop.requested;
-  void notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
+  const stopping = notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
   config = run.config;
   const deadline = stop.firstAt + config.shutdownTimeoutMs;
   const remaining = () => deadline - performance.now();
@@ -155,6 +160,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   const checkpoint = await checkpointAndClose(run, stop, remaining);
 
   clearTimeout(watchdog);
+  await withinMs(stopping ?? Promise.resolve(), Math.min(remaining(), CLOSE_RESERVE_MS)); // sent before exiting
   return exitCode(run, checkpoint, reason, started, stop);
 }
 

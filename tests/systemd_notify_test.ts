@@ -93,7 +93,8 @@ Deno.test({
         p.records.some((r) => typeof r.sqlite_version === "string"),
         "READY=1 comes after the database is open",
       );
-      assert.match(manager.states()[0], /^READY=1\|STATUS=logging to /);
+      assert.match(manager.states()[0], /^EXTEND_TIMEOUT_USEC=\d+\|STATUS=opening the database$/);
+      assert.match(manager.states()[1], /^READY=1\|STATUS=logging to /);
       await waitFor(() => manager.states().filter((m) => m === "WATCHDOG=1").length >= 3, 10_000);
       // A frozen process (what a hung writer looks like from outside) sends nothing.
       p.kill("SIGSTOP");
