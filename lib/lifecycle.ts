@@ -8,6 +8,8 @@
  * ```
  * start:  listener settings → store (vetted, locked) → pipeline → sources → routes, listener
  *         → forwarders → sources start → retention, checkpoint and stats timers
+ * while:  SIGHUP → reload (sources, listener, forwarders, retention, log level; the buffer stays)
+ *         a commit finds the file corrupt → damaged? move it aside, fresh store : retry
  * stop:   1 stop intake (timers, listener, sources) → 2 commit every reading taken
  *         → 3 forwarders flush (bounded; skipped when hurried) → 4 checkpoint(TRUNCATE) and close
  *         → 5 final record, exit code
