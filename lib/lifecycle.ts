@@ -19,40 +19,20 @@
  */
 
 import type { RunConfig } from "./config.ts";
-import { ConfigError, DatabaseError, ExitCode, ListenError } from "./errors.ts";
+import { logQuarantine, recoverFromDamage } from "./damage_recovery.ts";
+import { DatabaseError, ExitCode, ListenError } from "./errors.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
-import { logger, setupLogging } from "./log.ts";
+import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
-import { HttpServer, registerRoutes, type Routes, type RoutesDeps } from "./serve/mod.ts";
-import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
+import { listenForReload } from "./reload.ts";
+import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startRetention } from "./running.ts";
+import { HttpServer, registerRoutes, type RoutesDeps } from "./serve/mod.ts";
+import { createSources } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { type CheckpointResult, isCorruptionError, SCHEMA_VERSION, Store } from "./store/mod.ts";
 import { SystemdNotifier } from "./systemd_notify.ts";
-import {
-  type CheckpointResult,
-  isCorruptionError,
-  type Quarantined,
-  Retention,
-  SCHEMA_VERSION,
-  Store,
-} from "./store/mod.ts";
 
-/** What {@link runLogger} needs besides the config; injectable for tests. */
-export interface RunDeps {
-  version: string;
-  /** Builds the sources; by default {@link createSources} from `lib/sources/mod.ts`. */
-  createSources?: (settings: SourceSettings, context: SourceContext) => Source[];
-  /** Starts the forwarders; by default {@link startForwarding} from `lib/forward/mod.ts`. */
-  startForwarding?: typeof startForwarding;
-  /** Ends the process when the shutdown overruns its deadline; `Deno.exit` by default. */
-  exit?: (code: number) => void;
-  /** Tells systemd how it is doing; by default from `NOTIFY_SOCKET`, none outside systemd. */
-  notifier?: SystemdNotifier;
-  /**
-   * Reads the configuration again (file and environment) for SIGHUP; throws ConfigError when it
-   * is invalid. Without it SIGHUP is not handled.
-   */
-  reloadConfig?: () => RunConfig;
-}
+export type { RunDeps } from "./running.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -78,31 +58,6 @@ const CLOSE_RESERVE_MS = 1500;
 const WATCHDOG_GRACE_MS = 500;
 /** How long systemd is asked to wait for READY=1 while the database opens and is checked, ms. */
 const START_TIMEOUT_EXTENSION_MS = 10 * 60_000;
-/** Least time between two log records of the same recurring failure, ms. */
-const COMMIT_ERROR_LOG_MS = 10_000;
-const RETENTION_LOG_MS = 60_000;
-
-/** Everything a started logger holds, in the order it was opened. */
-interface Running {
-  store: Store;
-  pipeline: Pipeline;
-  http: HttpServer | undefined;
-  routes: Routes | undefined;
-  sources: Source[];
-  forwarding: Forwarding | undefined;
-  retention: Retention | undefined;
-  timers: ReturnType<typeof setInterval>[];
-  /** Damaged databases moved aside since the start (at open, or found while logging). */
-  quarantined: Quarantined[];
-  /** Set while a damage found by a commit is being looked at. */
-  recovering: boolean;
-  /** When a corrupt-looking commit that was not damage was last logged (performance.now()). */
-  notDamageLoggedAt: number;
-  /** The configuration in force (SIGHUP replaces the parts that change live). */
-  config: RunConfig;
-  /** What the routes read; the same object across listener restarts. */
-  routeDeps: RoutesDeps;
-}
 
 /**
  * Runs the logger until a stop is requested, then shuts down in the contract's order.
@@ -121,12 +76,19 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   // Vetting a big file after a power cut (quick_check) can outlast systemd's start timeout on a
   // slow card: ask for more time while the database opens.
   void notifier?.send(`EXTEND_TIMEOUT_USEC=${START_TIMEOUT_EXTENSION_MS * 1000}`, "STATUS=opening the database");
-  const run = await start(config, stop, deps);
+  const hangUp = deps.reloadConfig ? listenForReload(stop, deps, notifier) : undefined;
+  let run: Running;
+  try {
+    run = await start(config, stop, deps);
+  } catch (e) {
+    await hangUp?.finish();
+    throw e;
+  }
+  hangUp?.started(run);
   if (notifier) {
     void notifier.send("READY=1", `STATUS=logging to ${run.store.path}`);
     if (notifier.env.heartbeatMs !== undefined) run.timers.push(startHeartbeat(run, notifier, config));
   }
-  const hangUp = deps.reloadConfig ? listenForReload(run, stop, deps, notifier) : undefined;
   const reason = await stop.requested;
   const stopping = notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
   config = run.config;
@@ -155,7 +117,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   }, Math.max(0, remaining()) + WATCHDOG_GRACE_MS);
 
   // A reload under way finishes first (it does not start anything once the stop is requested).
-  await withinMs(hangUp?.() ?? Promise.resolve(), remaining() / 4);
+  await withinMs(hangUp?.finish() ?? Promise.resolve(), remaining() / 4);
   await stopIntake(run, remaining);
   await commitEverything(run.pipeline, remaining);
   await flushForwarders(run.forwarding, stop, remaining);
@@ -312,44 +274,6 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal, onCor
   return pipeline;
 }
 
-/**
- * Housekeeping in short steps between group commits on the writer's connection: compaction
- * always, retention and downsampling when configured.
- */
-function startRetention(config: RunConfig, store: Store): Retention {
-  const log = logger();
-  let lastErrorAt = -Infinity;
-  let lastUnsentWarningAt = -Infinity;
-  const retention = store.retention({
-    ...config,
-    onError: (error) => {
-      if (performance.now() - lastErrorAt < RETENTION_LOG_MS) return; // counted in the stats record
-      lastErrorAt = performance.now();
-      log.warn("retention step failed, will retry: {error}", { error: String(error) });
-    },
-    onUnsentDeleted: (forwarders) => {
-      if (performance.now() - lastUnsentWarningAt < RETENTION_LOG_MS) return;
-      lastUnsentWarningAt = performance.now();
-      log.warn("retention deleted readings that {forwarders} had not sent yet; they are lost for them", {
-        forwarders,
-      });
-    },
-  });
-  retention.start();
-  if (Retention.isEnabled(config)) {
-    log.info(
-      "retention on: {retention_ms} ms, max {max_db_size_bytes} bytes, downsample after {downsample_after_ms} ms",
-      {
-        retention_ms: config.retentionMs ?? null,
-        max_db_size_bytes: config.maxDbSizeBytes ?? null,
-        downsample_after_ms: config.downsampleAfterMs ?? null,
-        downsample_bucket_ms: config.downsampleBucketMs,
-      },
-    );
-  }
-  return retention;
-}
-
 /** A PASSIVE checkpoint every `intervalMs`, besides SQLite's auto-checkpoint (contract item 5). */
 function startCheckpointTimer(store: () => Store, intervalMs: number): ReturnType<typeof setInterval> {
   const log = logger();
@@ -387,254 +311,6 @@ function startStatsTimer(run: Running, intervalMs: number): ReturnType<typeof se
       ...(run.retention ? { retention: { ...run.retention.counters } } : {}),
     });
   }, intervalMs);
-}
-
-/** Settings read once at start: a change is logged as needing a restart, the old value stays. */
-const RESTART_ONLY: readonly (keyof RunConfig)[] = [
-  "db",
-  "durability",
-  "commitIntervalMs",
-  "batchSize",
-  "bufferSize",
-  "checkpointIntervalMs",
-  "statsIntervalMs",
-  "logFormat",
-];
-/** Settings of the listener; the rest not named here belong to the sources. */
-const LISTENER: readonly (keyof RunConfig)[] = ["listen", "httpToken"];
-const RETENTION: readonly (keyof RunConfig)[] = [
-  "retentionMs",
-  "maxDbSizeBytes",
-  "downsampleAfterMs",
-  "downsampleBucketMs",
-  "compactAfterMs",
-];
-const LIVE_ELSEWHERE: readonly (keyof RunConfig)[] = ["forward", "logLevel", "onDamage", "shutdownTimeoutMs"];
-
-/**
- * SIGHUP reloads the configuration (file and environment). Reloads never overlap: a SIGHUP that
- * arrives during one runs once more after it. Returns the function that stops listening and
- * resolves when the reload under way, if any, is done.
- */
-function listenForReload(
-  run: Running,
-  stop: StopSignal,
-  deps: RunDeps,
-  notifier?: SystemdNotifier,
-): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  let again = false;
-  const loop = async () => {
-    do {
-      again = false;
-      try {
-        await reload(run, stop, deps);
-      } catch (e) {
-        logger().error("reload failed: {error}; running with what is in force", { error: String(e) });
-      }
-    } while (again && !stop.stopping);
-    running = undefined;
-    void notifier?.send("READY=1", `STATUS=logging to ${run.store.path}`);
-  };
-  const onHangUp = () => {
-    if (stop.stopping) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    void notifier?.send("RELOADING=1");
-    running = loop();
-  };
-  Deno.addSignalListener("SIGHUP", onHangUp);
-  return () => {
-    Deno.removeSignalListener("SIGHUP", onHangUp);
-    return running ?? Promise.resolve();
-  };
-}
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-/**
- * Applies a new configuration live: sources, listener, forwarders, retention and the log level
- * restart with theirs; the pipeline and its buffer stay, so every reading taken is committed once.
- * An invalid configuration is rejected with the start-up messages and the running one is kept.
- */
-async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<void> {
-  const log = logger();
-  let next: RunConfig;
-  try {
-    next = deps.reloadConfig!();
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    for (const problem of e.problems) log.error("reload rejected: {problem}", { problem });
-    log.error("the new configuration is invalid; still running with the previous one");
-    return;
-  }
-  const old = run.config;
-  const changed = (keys: readonly (keyof RunConfig)[]) => keys.filter((k) => !same(old[k], next[k]));
-  for (const key of changed(RESTART_ONLY)) {
-    log.warn("{setting} changed but needs a restart to take effect; still {value}", {
-      setting: key,
-      value: old[key] as string,
-    });
-    (next as unknown as Record<string, unknown>)[key] = old[key];
-  }
-  const known = new Set<keyof RunConfig>([...RESTART_ONLY, ...LISTENER, ...RETENTION, ...LIVE_ELSEWHERE]);
-  const sourceKeys = (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !known.has(k));
-  const hasHttpSource = (c: RunConfig) => c.sources.some((s) => s.kind === "http");
-  const restartListener = changed(LISTENER).length > 0 ||
-    (changed(sourceKeys).length > 0 && (hasHttpSource(old) || hasHttpSource(next)));
-  const restartSources = restartListener || changed(sourceKeys).length > 0;
-  run.config = next;
-  if (changed(["logLevel"]).length > 0) setupLogging({ format: next.logFormat, level: next.logLevel });
-
-  if (restartSources) {
-    for (const source of run.sources) {
-      try {
-        await source.stop();
-      } catch (e) {
-        log.warn("source {source} did not stop cleanly: {error}", { source: source.name, error: String(e) });
-      }
-    }
-    run.sources = [];
-  }
-  if (restartListener) {
-    if (run.http) await run.http.stop();
-    await run.routes?.close();
-    run.http = undefined;
-    run.routes = undefined;
-    if (next.listen !== undefined && !stop.stopping) {
-      const http = new HttpServer({ listen: next.listen, token: next.httpToken });
-      run.routes = await registerRoutes(http, run.routeDeps);
-      try {
-        await http.start();
-        run.http = http;
-        if (stop.stopping) return; // stopIntake stops it
-        log.info("HTTP listener on {hostname}:{port}", { hostname: http.hostname, port: http.port });
-      } catch (e) {
-        await run.routes.close();
-        run.routes = undefined;
-        log.error("cannot listen on {listen}: {error}; running without the listener", {
-          listen: next.listen,
-          error: String(e),
-        });
-      }
-    }
-  }
-  if (restartSources && !stop.stopping) {
-    try {
-      run.sources = (deps.createSources ?? createSources)(next, {
-        pipeline: run.pipeline,
-        http: run.http,
-        knownSensors: run.store.sensorNames(),
-      });
-    } catch (e) {
-      log.error("reload: the sources cannot start: {error}; running without them until the next reload", {
-        error: String(e),
-      });
-      run.sources = [];
-    }
-    for (const source of run.sources) await source.start(run.pipeline.emitFor(source.name));
-  }
-  if (changed(RETENTION).length > 0) {
-    run.retention?.stop();
-    run.retention = startRetention(next, run.store);
-  }
-  if (changed(["forward"]).length > 0 && !stop.stopping) {
-    if (run.forwarding) {
-      run.forwarding.abort();
-      await run.forwarding.flush(0);
-    }
-    run.forwarding = next.forward.length > 0
-      ? (deps.startForwarding ?? startForwarding)(next.forward, run.store, { dbPath: run.store.path, log })
-      : undefined;
-  }
-  log.info("configuration reloaded: {changed}", {
-    changed: (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !same(old[k], next[k])).join(", ") ||
-      "nothing changed",
-  });
-}
-
-/** The loud record of a damaged database moved aside. */
-function logQuarantine(q: Quarantined, when: string): void {
-  logger().error(
-    "DAMAGED DATABASE {when}: {from} ({reason}) was moved to {to}, unchanged; logging goes on in a fresh database. " +
-      "Recover its readings with: edgelog salvage {to} --db {from}",
-    { when, from: q.from, to: q.to, reason: q.reason },
-  );
-}
-
-/**
- * A commit found the database corrupt. Sources keep running and the
- * pipeline keeps the readings meanwhile (bounded, as on a full disk). If a second look confirms
- * damage, the store-bound parts stop (housekeeping, forwarders), the file is moved aside, a fresh
- * database opens at the same path and everything resumes, the pending readings first. A failing
- * read (SQLite reports EIO as "malformed") or a file that looks sound now is retried instead.
- * With `--on-damage refuse` confirmed damage stops the logger (exit code 4), as before.
- */
-async function recoverFromDamage(
-  run: Running,
-  config: RunConfig,
-  deps: RunDeps,
-  stop: StopSignal,
-  setRouteStore: (store: Store) => void,
-): Promise<void> {
-  if (run.recovering || stop.stopping) return;
-  run.recovering = true;
-  const log = logger();
-  try {
-    const diagnosis = run.store.diagnose();
-    if (diagnosis.kind !== "damaged") {
-      // A failing card (reads fail with EIO, which SQLite reports as "malformed"): handled like a
-      // full disk, the readings wait in the buffer and the commit is retried.
-      if (performance.now() - run.notDamageLoggedAt > COMMIT_ERROR_LOG_MS) {
-        run.notDamageLoggedAt = performance.now();
-        log.error("the database looked corrupt but is {kind}{detail}: not moved aside; the commit will be retried", {
-          kind: diagnosis.kind === "unreadable" ? "unreadable (is its disk failing?)" : "sound on a second look",
-          detail: diagnosis.kind === "unreadable" ? `: ${diagnosis.detail}` : "",
-        });
-      }
-      run.pipeline.resume();
-      return;
-    }
-    if (config.onDamage === "refuse") {
-      log.fatal("the database is damaged ({detail}); stopping (--on-damage refuse)", { detail: diagnosis.detail });
-      stop.request("writer failed");
-      return;
-    }
-    run.retention?.stop();
-    if (run.forwarding) {
-      run.forwarding.abort();
-      await run.forwarding.flush(0);
-      run.forwarding = undefined;
-    }
-    const moved = run.store.abandonDamaged(diagnosis.detail);
-    run.quarantined.push(moved);
-    logQuarantine(moved, "while logging");
-    try {
-      run.store = Store.open(config.db, { durability: config.durability, onDamage: config.onDamage });
-    } catch (e) {
-      log.fatal("cannot start a fresh database after moving the damaged one aside: {error}; stopping", {
-        error: String(e),
-      });
-      stop.request("writer failed");
-      return;
-    }
-    setRouteStore(run.store);
-    await run.routes?.reopen().catch((e) =>
-      log.warn("the read API could not open the fresh database: {error}", { error: String(e) })
-    );
-    run.pipeline.resume(run.store);
-    run.retention = startRetention(config, run.store);
-    if (config.forward.length > 0) {
-      run.forwarding = (deps.startForwarding ?? startForwarding)(config.forward, run.store, {
-        dbPath: run.store.path,
-        log,
-      });
-    }
-  } finally {
-    run.recovering = false;
-  }
 }
 
 /**

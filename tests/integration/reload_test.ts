@@ -109,3 +109,22 @@ Deno.test("a reload moves the listener, changes the log level, keeps settings th
     await p.exited();
   }
 });
+
+Deno.test("a SIGHUP during the start-up is held until the logger runs, instead of ending it", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger(["--db", db, "--sim-rate", "1000", "--commit-interval", "100", "--listen", "127.0.0.1:0"]);
+  try {
+    await p.waitUntilLogging(); // logged once the database is open, before the sources and the listener start
+    p.kill("SIGHUP");
+    await p.waitForRecord((r) => r.message.startsWith("configuration reloaded"));
+    await waitFor(() => countReadings(db) > 100);
+    p.kill("SIGTERM");
+    assert.equal((await p.exited()).code, 0, p.stderrLines.slice(-10).join("\n"));
+  } finally {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* exited */ }
+    await p.exited();
+  }
+});
