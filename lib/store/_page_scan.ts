@@ -113,43 +113,77 @@ export function scanPages(
   each: (kind: "reading" | "sensor", rowid: number, cols: unknown[]) => void,
   note: (e: unknown) => void,
 ): void {
-  let file: Uint8Array;
+  let file: Deno.FsFile;
   try {
-    file = Deno.readFileSync(path);
+    file = Deno.openSync(path, { read: true });
   } catch (e) {
-    note(e); // an unreadable file: what SQLite read is all there is
+    note(e); // an unopenable file: what SQLite read is all there is
     return;
   }
-  if (file.length < 100) return;
-  const header = new DataView(file.buffer, file.byteOffset, 100);
-  const raw = header.getUint16(16);
-  const pageSize = raw === 1 ? 65536 : raw;
-  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return;
-  const usable = pageSize - file[20];
-  const pages = new Map<number, Uint8Array>();
-  for (let n = 1; n * pageSize <= file.length; n++) pages.set(n, file.subarray((n - 1) * pageSize, n * pageSize));
-  overlayWal(`${path}-wal`, pageSize, pages);
-  const free = freePages(pages);
-  for (const [n, page] of pages) {
-    if (free.has(n)) continue;
-    const rows = leafRows(page, n === 1 ? 100 : 0, usable);
-    if (rows === undefined) continue;
-    const kind = shapeOf(rows);
-    if (kind !== undefined) { for (const r of rows) each(kind, r.rowid, r.cols); }
+  try {
+    const header = readAt(file, 0, 100);
+    if (header === undefined || header.length < 100) return;
+    const raw = new DataView(header.buffer, header.byteOffset, 100).getUint16(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return;
+    const usable = pageSize - header[20];
+    const count = Math.floor(file.statSync().size / pageSize);
+    const wal = walPages(`${path}-wal`, pageSize);
+    // One page at a time, so a big file is not held in memory and an unreadable page (EIO) costs
+    // only itself.
+    const page = (n: number) => wal.get(n) ?? readAt(file, (n - 1) * pageSize, pageSize, note);
+    const free = freePages(page);
+    let last = count;
+    for (const n of wal.keys()) last = Math.max(last, n);
+    for (let n = 1; n <= last; n++) {
+      if (free.has(n)) continue;
+      const bytes = page(n);
+      if (bytes === undefined || bytes.length < pageSize) continue;
+      const rows = leafRows(bytes, n === 1 ? 100 : 0, usable);
+      if (rows === undefined) continue;
+      const kind = shapeOf(rows);
+      if (kind !== undefined) { for (const r of rows) each(kind, r.rowid, r.cols); }
+    }
+  } finally {
+    file.close();
   }
 }
 
-/** Replaces pages with their newest copy in the WAL, up to its last commit (salts must match). */
-function overlayWal(walPath: string, pageSize: number, pages: Map<number, Uint8Array>): void {
+/** `length` bytes at `offset` (fewer at the end of the file); undefined when the read fails. */
+function readAt(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+  note?: (e: unknown) => void,
+): Uint8Array | undefined {
+  const bytes = new Uint8Array(length);
+  try {
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < length) {
+      const n = file.readSync(bytes.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    return bytes.subarray(0, got);
+  } catch (e) {
+    note?.(e);
+    return undefined;
+  }
+}
+
+/** The newest committed copy of each page in the WAL (salts must match), by page number. */
+function walPages(walPath: string, pageSize: number): Map<number, Uint8Array> {
+  const pages = new Map<number, Uint8Array>();
   let wal: Uint8Array;
   try {
-    wal = Deno.readFileSync(walPath);
+    wal = Deno.readFileSync(walPath); // bounded: journal_size_limit and the checkpoints
   } catch {
-    return;
+    return pages;
   }
-  if (wal.length < 32) return;
+  if (wal.length < 32) return pages;
   const view = new DataView(wal.buffer, wal.byteOffset, wal.byteLength);
-  if (view.getUint32(8) !== pageSize) return;
+  if (view.getUint32(8) !== pageSize) return pages;
   const salt1 = view.getUint32(16), salt2 = view.getUint32(20);
   const pending: [number, Uint8Array][] = [];
   for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
@@ -160,21 +194,22 @@ function overlayWal(walPath: string, pageSize: number, pages: Map<number, Uint8A
       pending.length = 0;
     }
   }
+  return pages;
 }
 
 /** The pages on the free list, as far as it can be followed. */
-function freePages(pages: Map<number, Uint8Array>): Set<number> {
+function freePages(page: (n: number) => Uint8Array | undefined): Set<number> {
   const free = new Set<number>();
-  const first = pages.get(1);
-  if (first === undefined) return free;
+  const first = page(1);
+  if (first === undefined || first.length < 100) return free;
   let trunk = new DataView(first.buffer, first.byteOffset, 100).getUint32(32);
   while (trunk !== 0 && !free.has(trunk)) {
-    const page = pages.get(trunk);
-    if (page === undefined) break;
+    const bytes = page(trunk);
+    if (bytes === undefined || bytes.length < 8) break;
     free.add(trunk);
-    const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const count = view.getUint32(4);
-    if (8 + 4 * count > page.length) break;
+    if (8 + 4 * count > bytes.length) break;
     for (let i = 0; i < count; i++) free.add(view.getUint32(8 + 4 * i));
     trunk = view.getUint32(0);
   }
