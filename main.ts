@@ -42,7 +42,13 @@ export async function main(args: readonly string[], stop: StopSignal): Promise<n
       return ExitCode.ok;
     case "run": {
       setupLogging({ format: invocation.config.logFormat, level: invocation.config.logLevel });
-      return await runGuarded(() => runLogger(invocation.config, stop, { version: VERSION }));
+      // SIGHUP reads the same sources again: this command line, the environment, the config file.
+      const reloadConfig = () => {
+        const again = parseInvocation({ args, env: (name) => Deno.env.get(name), readTextFile: Deno.readTextFileSync });
+        if (again.command !== "run") throw new ConfigError(["the command line no longer runs the logger"]);
+        return again.config;
+      };
+      return await runGuarded(() => runLogger(invocation.config, stop, { version: VERSION, reloadConfig }));
     }
   }
 }

@@ -18,7 +18,7 @@ import { argsProblem, helpWidth, optionLines, wrap } from "./help.ts";
 import { parseForwardTarget } from "./forward/mod.ts";
 import type { LogFormat, LogLevelName } from "./log.ts";
 import { DEFAULT_SOURCES, parseSourceList, type SourceSettings, type SourceSpec } from "./sources/mod.ts";
-import { DEFAULT_COMPACT_AFTER_MS, DEFAULT_DB_PATH, type Durability } from "./store/mod.ts";
+import { DEFAULT_COMPACT_AFTER_MS, DEFAULT_DB_PATH, type Durability, type OnDamage } from "./store/mod.ts";
 import { type DurationUnit, parseDurationMs, parseSizeBytes } from "./units.ts";
 
 /**
@@ -28,6 +28,8 @@ import { type DurationUnit, parseDurationMs, parseSizeBytes } from "./units.ts";
 export interface RunConfig extends SourceSettings {
   db: string;
   durability: Durability;
+  /** What to do with a damaged database of edgelog's own: refuse it (exit 4) or move it aside and go on. */
+  onDamage: OnDamage;
   commitIntervalMs: number;
   batchSize: number;
   bufferSize: number;
@@ -166,6 +168,15 @@ const RUN_FIELDS: readonly Field[] = [
     arg: "full|normal",
     default: "full",
     help: "full: commits survive power loss (synchronous=FULL); normal: survive process death",
+  },
+  {
+    key: "onDamage",
+    name: "on-damage",
+    parse: oneOf("quarantine", "refuse"),
+    arg: "quarantine|refuse",
+    default: "quarantine",
+    help:
+      "a damaged database of edgelog's own: quarantine moves it aside (renamed, kept) and logs into a fresh one; refuse exits with code 4",
   },
   {
     key: "commitIntervalMs",
@@ -364,6 +375,7 @@ const RUN_FIELDS: readonly Field[] = [
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   db: DEFAULT_DB_PATH,
   durability: "full",
+  onDamage: "quarantine",
   commitIntervalMs: 2000,
   batchSize: 5000,
   bufferSize: 50_000,

@@ -47,6 +47,23 @@ export class DatabaseError extends Error {
   }
 }
 
+/**
+ * edgelog's own database is damaged (truncated, corrupt pages, a failed `quick_check`): a
+ * {@link DatabaseError} that `--on-damage quarantine` answers by moving the file aside and
+ * starting a fresh one. `structural`: found by edgelog's own checks of the file's size and
+ * header rather than by SQLite.
+ */
+export class DamagedDatabaseError extends DatabaseError {
+  readonly path: string;
+  readonly structural: boolean;
+  constructor(path: string, message: string, structural = false) {
+    super(message);
+    this.name = "DamagedDatabaseError";
+    this.path = path;
+    this.structural = structural;
+  }
+}
+
 /** The HTTP listener could not bind (address in use, no permission); exit code 1. */
 export class ListenError extends Error {
   constructor(message: string) {

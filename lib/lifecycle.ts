@@ -8,6 +8,8 @@
  * ```
  * start:  listener settings → store (vetted, locked) → pipeline → sources → routes, listener
  *         → forwarders → sources start → retention, checkpoint and stats timers
+ * while:  SIGHUP → reload (sources, listener, forwarders, retention, log level; the buffer stays)
+ *         a commit finds the file corrupt → damaged? move it aside, fresh store : retry
  * stop:   1 stop intake (timers, listener, sources) → 2 commit every reading taken
  *         → 3 forwarders flush (bounded; skipped when hurried) → 4 checkpoint(TRUNCATE) and close
  *         → 5 final record, exit code
@@ -17,25 +19,20 @@
  */
 
 import type { RunConfig } from "./config.ts";
+import { logQuarantine, recoverFromDamage } from "./damage_recovery.ts";
 import { DatabaseError, ExitCode, ListenError } from "./errors.ts";
 import { type Forwarding, startForwarding } from "./forward/mod.ts";
 import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
-import { HttpServer, registerRoutes, type Routes } from "./serve/mod.ts";
-import { createSources, type Source, type SourceContext, type SourceSettings } from "./sources/mod.ts";
+import { listenForReload } from "./reload.ts";
+import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startRetention } from "./running.ts";
+import { HttpServer, registerRoutes, type RoutesDeps } from "./serve/mod.ts";
+import { createSources } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { type CheckpointResult, isCorruptionError, Retention, SCHEMA_VERSION, Store } from "./store/mod.ts";
+import { type CheckpointResult, isCorruptionError, SCHEMA_VERSION, Store } from "./store/mod.ts";
+import { SystemdNotifier } from "./systemd_notify.ts";
 
-/** What {@link runLogger} needs besides the config; injectable for tests. */
-export interface RunDeps {
-  version: string;
-  /** Builds the sources; by default {@link createSources} from `lib/sources/mod.ts`. */
-  createSources?: (settings: SourceSettings, context: SourceContext) => Source[];
-  /** Starts the forwarders; by default {@link startForwarding} from `lib/forward/mod.ts`. */
-  startForwarding?: typeof startForwarding;
-  /** Ends the process when the shutdown overruns its deadline; `Deno.exit` by default. */
-  exit?: (code: number) => void;
-}
+export type { RunDeps } from "./running.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -59,21 +56,8 @@ const FORWARD_FLUSH_SHARE = 0.5;
 const CLOSE_RESERVE_MS = 1500;
 /** How long past the shutdown deadline the watchdog waits before ending the process, ms. */
 const WATCHDOG_GRACE_MS = 500;
-/** Least time between two log records of the same recurring failure, ms. */
-const COMMIT_ERROR_LOG_MS = 10_000;
-const RETENTION_LOG_MS = 60_000;
-
-/** Everything a started logger holds, in the order it was opened. */
-interface Running {
-  store: Store;
-  pipeline: Pipeline;
-  http: HttpServer | undefined;
-  routes: Routes | undefined;
-  sources: Source[];
-  forwarding: Forwarding | undefined;
-  retention: Retention | undefined;
-  timers: ReturnType<typeof setInterval>[];
-}
+/** How long systemd is asked to wait for READY=1 while the database opens and is checked, ms. */
+const START_TIMEOUT_EXTENSION_MS = 10 * 60_000;
 
 /**
  * Runs the logger until a stop is requested, then shuts down in the contract's order.
@@ -86,9 +70,28 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     logFinalRecord(undefined, null, await stop.requested, started, stop);
     return ExitCode.ok;
   }
-  const run = await start(config, stop, deps);
+  const notifier = deps.notifier ?? SystemdNotifier.fromEnv({
+    onError: (error) => logger().warn("cannot notify systemd: {error}", { error }),
+  });
+  // Vetting a big file after a power cut (quick_check) can outlast systemd's start timeout on a
+  // slow card: ask for more time while the database opens.
+  void notifier?.send(`EXTEND_TIMEOUT_USEC=${START_TIMEOUT_EXTENSION_MS * 1000}`, "STATUS=opening the database");
+  const hangUp = deps.reloadConfig ? listenForReload(stop, deps, notifier) : undefined;
+  let run: Running;
+  try {
+    run = await start(config, stop, deps);
+  } catch (e) {
+    await hangUp?.finish();
+    throw e;
+  }
+  hangUp?.started(run);
+  if (notifier) {
+    void notifier.send("READY=1", `STATUS=logging to ${run.store.path}`);
+    if (notifier.env.heartbeatMs !== undefined) run.timers.push(startHeartbeat(run, notifier, config));
+  }
   const reason = await stop.requested;
-
+  const stopping = notifier?.send("STOPPING=1", `STATUS=stopping (${reason})`);
+  config = run.config;
   const deadline = stop.firstAt + config.shutdownTimeoutMs;
   const remaining = () => deadline - performance.now();
   stop.onRepeat((again) => {
@@ -113,12 +116,15 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
     (deps.exit ?? Deno.exit)(ExitCode.failure);
   }, Math.max(0, remaining()) + WATCHDOG_GRACE_MS);
 
+  // A reload under way finishes first (it does not start anything once the stop is requested).
+  await withinMs(hangUp?.finish() ?? Promise.resolve(), remaining() / 4);
   await stopIntake(run, remaining);
   await commitEverything(run.pipeline, remaining);
   await flushForwarders(run.forwarding, stop, remaining);
   const checkpoint = await checkpointAndClose(run, stop, remaining);
 
   clearTimeout(watchdog);
+  await withinMs(stopping ?? Promise.resolve(), Math.min(remaining(), CLOSE_RESERVE_MS)); // sent before exiting
   return exitCode(run, checkpoint, reason, started, stop);
 }
 
@@ -134,7 +140,11 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   const http = config.listen !== undefined
     ? new HttpServer({ listen: config.listen, token: config.httpToken })
     : undefined;
-  const store = opened.adopt(Store.open(config.db, { durability: config.durability }), (s) => s.close());
+  const store = opened.adopt(
+    Store.open(config.db, { durability: config.durability, onDamage: config.onDamage }),
+    (s) => s.close(),
+  );
+  if (store.quarantined) logQuarantine(store.quarantined, "at start");
   log.info("edgelog {version} logging to {db} (durability {durability}, SQLite {sqlite_version})", {
     version: deps.version,
     db: store.path,
@@ -152,7 +162,8 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   }
 
   // A start that fails after a source took readings still commits them before closing.
-  const pipeline = opened.adopt(createPipeline(config, store, stop), (p) => {
+  let onDamage = () => stop.request("writer failed"); // until the parts recovery needs exist
+  const pipeline = opened.adopt(createPipeline(config, store, stop, () => onDamage()), (p) => {
     p.stopTimers();
     p.flush(Number.MAX_SAFE_INTEGER);
     p.close();
@@ -171,17 +182,25 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     forwarding: undefined,
     retention: undefined,
     timers: [],
+    quarantined: store.quarantined ? [store.quarantined] : [],
+    recovering: false,
+    notDamageLoggedAt: -Infinity,
+    config,
+    routeDeps: undefined as unknown as RoutesDeps,
   };
+  const routeDeps: RoutesDeps = run.routeDeps = {
+    pipeline,
+    store,
+    version: deps.version,
+    commitIntervalMs: config.commitIntervalMs,
+    bufferSize: config.bufferSize,
+    startedAt: Date.now(),
+    forwarders: () => run.forwarding?.lag() ?? [],
+    quarantined: () => run.quarantined,
+  };
+  onDamage = () => void recoverFromDamage(run, run.config, deps, stop, (s) => routeDeps.store = s);
   if (http) {
-    run.routes = await registerRoutes(http, {
-      pipeline,
-      store,
-      version: deps.version,
-      commitIntervalMs: config.commitIntervalMs,
-      bufferSize: config.bufferSize,
-      startedAt: Date.now(),
-      forwarders: () => run.forwarding?.lag() ?? [],
-    });
+    run.routes = await registerRoutes(http, routeDeps);
     opened.defer(() => run.routes!.close());
   }
   pipeline.start();
@@ -209,14 +228,17 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
   }
   run.retention = startRetention(config, store);
-  run.timers.push(startCheckpointTimer(store, config.checkpointIntervalMs));
+  run.timers.push(startCheckpointTimer(() => run.store, config.checkpointIntervalMs));
   run.timers.push(startStatsTimer(run, config.statsIntervalMs));
   opened.move(); // started: from here on the shutdown steps release everything
   return run;
 }
 
-/** The pipeline in front of the store, logging commit failures (at most every 10 s). */
-function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipeline {
+/**
+ * The pipeline in front of the store, logging commit failures (at most every 10 s). A commit
+ * that finds the file corrupt calls `onCorrupt`; any other failure that will not go away stops.
+ */
+function createPipeline(config: RunConfig, store: Store, stop: StopSignal, onCorrupt: () => void): Pipeline {
   const log = logger();
   let lastErrorLogAt = -Infinity;
   const pipeline: Pipeline = new Pipeline(store, {
@@ -225,7 +247,13 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipe
     bufferSize: config.bufferSize,
     onCommitError: (error, transient) => {
       const now = performance.now();
-      if (!transient) {
+      if (!transient && isCorruptionError(error)) {
+        if (now - lastErrorLogAt > COMMIT_ERROR_LOG_MS) {
+          lastErrorLogAt = now;
+          log.error("a commit found the database corrupt: {error}", { error: String(error) });
+        }
+        onCorrupt();
+      } else if (!transient) {
         log.fatal("the database cannot be written any more: {error}; stopping", { error: String(error) });
         stop.request("writer failed");
       } else if (now - lastErrorLogAt > COMMIT_ERROR_LOG_MS) {
@@ -246,55 +274,31 @@ function createPipeline(config: RunConfig, store: Store, stop: StopSignal): Pipe
   return pipeline;
 }
 
-/**
- * Housekeeping in short steps between group commits on the writer's connection: compaction
- * always, retention and downsampling when configured.
- */
-function startRetention(config: RunConfig, store: Store): Retention {
-  const log = logger();
-  let lastErrorAt = -Infinity;
-  let lastUnsentWarningAt = -Infinity;
-  const retention = store.retention({
-    ...config,
-    onError: (error) => {
-      if (performance.now() - lastErrorAt < RETENTION_LOG_MS) return; // counted in the stats record
-      lastErrorAt = performance.now();
-      log.warn("retention step failed, will retry: {error}", { error: String(error) });
-    },
-    onUnsentDeleted: (forwarders) => {
-      if (performance.now() - lastUnsentWarningAt < RETENTION_LOG_MS) return;
-      lastUnsentWarningAt = performance.now();
-      log.warn("retention deleted readings that {forwarders} had not sent yet; they are lost for them", {
-        forwarders,
-      });
-    },
-  });
-  retention.start();
-  if (Retention.isEnabled(config)) {
-    log.info(
-      "retention on: {retention_ms} ms, max {max_db_size_bytes} bytes, downsample after {downsample_after_ms} ms",
-      {
-        retention_ms: config.retentionMs ?? null,
-        max_db_size_bytes: config.maxDbSizeBytes ?? null,
-        downsample_after_ms: config.downsampleAfterMs ?? null,
-        downsample_bucket_ms: config.downsampleBucketMs,
-      },
-    );
-  }
-  return retention;
-}
-
 /** A PASSIVE checkpoint every `intervalMs`, besides SQLite's auto-checkpoint (contract item 5). */
-function startCheckpointTimer(store: Store, intervalMs: number): ReturnType<typeof setInterval> {
+function startCheckpointTimer(store: () => Store, intervalMs: number): ReturnType<typeof setInterval> {
   const log = logger();
   return setInterval(() => {
     try {
-      const result = store.checkpoint("PASSIVE");
+      const result = store().checkpoint("PASSIVE");
       log.debug("checkpoint {mode}: busy {busy}, log {log}, checkpointed {checkpointed}", { ...result });
     } catch (e) {
       log.warn("periodic checkpoint failed: {error}", { error: String(e) });
     }
   }, intervalMs);
+}
+
+/**
+ * `WATCHDOG=1` every half `WatchdogSec`, only while the writer loop ticks (its timer attempted a
+ * flush recently, whether the disk let it commit or not: a failing disk is not cured by a
+ * restart). A hung writer blocks the event loop or stops ticking, the heartbeats stop, and
+ * systemd restarts the service.
+ */
+function startHeartbeat(run: Running, notifier: SystemdNotifier, config: RunConfig): ReturnType<typeof setInterval> {
+  const everyMs = notifier.env.heartbeatMs!;
+  const tickWithinMs = 2 * Math.max(config.commitIntervalMs, everyMs);
+  return setInterval(() => {
+    if (Date.now() - run.pipeline.counters.lastFlushAt <= tickWithinMs) void notifier.send("WATCHDOG=1");
+  }, everyMs);
 }
 
 /** The periodic stats record. */

@@ -110,7 +110,7 @@ export interface ColumnSink {
 
 /** The buffer and group-commit loop in front of one {@link Store}. */
 export class Pipeline {
-  readonly #store: BatchWriter;
+  #store: BatchWriter;
   readonly #options:
     & Required<Pick<PipelineOptions, "commitIntervalMs" | "batchSize" | "bufferSize" | "now">>
     & PipelineOptions;
@@ -258,6 +258,16 @@ export class Pipeline {
   /** The unrecoverable error that stopped the writer, if any (e.g. the file became corrupt). */
   get fatalError(): unknown {
     return this.#fatal;
+  }
+
+  /**
+   * Clears the error that stopped the writer and goes on committing, into `writer` when given (a
+   * fresh database after a damaged one was moved aside) or into the same one (the error turned
+   * out to be a failing read, not damage). The readings pending stay and commit first.
+   */
+  resume(writer?: BatchWriter): void {
+    if (writer !== undefined) this.#store = writer;
+    this.#fatal = undefined;
   }
 
   /** Starts the group-commit timer. */

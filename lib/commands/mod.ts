@@ -16,6 +16,7 @@ import { sensorsCommand } from "./sensors.ts";
 import { statsCommand } from "./stats.ts";
 import { healthCommand } from "./health.ts";
 import { replayCommand } from "./replay.ts";
+import { salvageCommand } from "./salvage.ts";
 
 export type { Command } from "./command.ts";
 
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   checkCommand,
   compactCommand,
+  salvageCommand,
   replayCommand,
   healthCommand,
 ].map(withHelpHint);

@@ -5,7 +5,7 @@
  */
 
 import { writtenBytes } from "../proc_io.ts";
-import { type ForwardLag, Reader } from "../store/mod.ts";
+import { type ForwardLag, quarantinedBeside, Reader } from "../store/mod.ts";
 import { COMMON_HELP, parseCommand } from "./_args.ts";
 import { isoTime } from "./_table.ts";
 import type { Command } from "./command.ts";
@@ -40,6 +40,8 @@ export interface DbStats {
   bytes_per_reading: number | null;
   /** Each forwarder's outbox: readings not yet acknowledged upstream, and the oldest one's age. */
   forwarders: ForwardLag[];
+  /** Damaged databases moved aside next to this one (`<db>.damaged-*`), oldest first. */
+  quarantined: string[];
 }
 
 /** Collects {@link DbStats} with index lookups and one count (no table scan beyond the count). */
@@ -71,6 +73,7 @@ export function collectStats(reader: Reader): DbStats {
       ? Math.round((usage.usedBytes / (readings + downsampled.buckets)) * 10) / 10
       : null,
     forwarders: reader.forwardLags(),
+    quarantined: quarantinedBeside(reader.path),
   };
 }
 
@@ -115,6 +118,9 @@ export const statsCommand: Command = {
         `bytes/reading   ${s.bytes_per_reading ?? "-"}`,
         ...s.forwarders.map((f) =>
           `forwarder       ${f.name}: ${f.rows} readings behind (${f.seconds.toFixed(0)} s), cursor at id ${f.cursor}`
+        ),
+        ...s.quarantined.map((q) =>
+          `DAMAGED         ${q} was moved aside; recover it: edgelog salvage ${q} --db ${s.db}`
         ),
       ].join("\n"),
     );

@@ -93,6 +93,8 @@ export interface MetricsSources {
   bufferSize: number;
   /** Forwarders' lag; none until forwarders exist. */
   forwarders: readonly ForwardLag[];
+  /** Damaged databases this logger moved aside. */
+  quarantined?: number;
   /** Reads `/proc/self/stat` and friends; injectable for tests. */
   readProc?: (path: string) => string;
   /** Counts the entries of a directory (`/proc/self/fd`); injectable for tests. */
@@ -111,7 +113,12 @@ export function renderMetrics(src: MetricsSources): string {
   out.family("edgelog_build_info", "gauge", "Build information; the value is always 1.")
     .sample(1, { version: src.version, sqlite_version: src.store.sqliteVersion, deno_version: Deno.version.deno });
   out.family("edgelog_healthy", "gauge", "1 while the writer is committing (what /healthz says), 0 otherwise.")
-    .sample(src.health.status === "ok" ? 1 : 0);
+    .sample(src.health.status === "unhealthy" ? 0 : 1);
+  out.family(
+    "edgelog_database_quarantined_total",
+    "counter",
+    "Damaged databases moved aside (renamed, kept) by this logger, which went on in a fresh one.",
+  ).sample(src.quarantined ?? 0);
 
   // Per source; every source is registered (at 0) when it starts, so rates work from the first scrape.
   const taken = out.family("edgelog_taken_readings_total", "counter", "Readings accepted into the buffer.");

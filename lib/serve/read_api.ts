@@ -241,6 +241,11 @@ export class ReadApiWorker {
     return reads;
   }
 
+  /** Reads the database at `path` from now on (a fresh file after a damaged one was moved aside). */
+  async reopen(path: string): Promise<void> {
+    await this.#request({ kind: "open", path });
+  }
+
   #request(
     request: { kind: "open"; path: string } | { kind: "sensors" | "close" } | {
       kind: "readings";

@@ -19,6 +19,7 @@ scope.onmessage = ({ data: request }) => {
   try {
     switch (request.kind) {
       case "open":
+        api?.close();
         api = new ReadApi(request.path);
         return scope.postMessage({ id: request.id, ok: true, value: null });
       case "sensors":

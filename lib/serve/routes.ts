@@ -10,7 +10,7 @@
 
 import type { Pipeline } from "../pipeline.ts";
 import { writtenBytes } from "../proc_io.ts";
-import type { ForwardLag, Store } from "../store/mod.ts";
+import type { ForwardLag, Quarantined, Store } from "../store/mod.ts";
 import { DASHBOARD_ASSETS } from "./dashboard/mod.ts";
 import type { HttpServer } from "./http.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -30,6 +30,8 @@ export interface RoutesDeps {
   forwarders?: () => readonly ForwardLag[];
   /** Wall clock, unix ms; injectable for tests. */
   now?: () => number;
+  /** Damaged databases moved aside by this logger, oldest first. */
+  quarantined?: () => readonly Quarantined[];
 }
 
 /** The routes' resources; {@link close} after the listener stopped, before the final checkpoint. */
@@ -38,6 +40,8 @@ export interface Routes {
   health(): HealthStatus;
   /** Closes the read API's connection and worker. */
   close(): Promise<void>;
+  /** Makes the read API read `deps.store` again (the store was replaced by a fresh database). */
+  reopen(): Promise<void>;
 }
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -73,11 +77,12 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
       commitIntervalMs: deps.commitIntervalMs,
       now: now(),
       startedAt: deps.startedAt,
+      quarantined: deps.quarantined?.(),
     });
 
   http.route("GET", "/healthz", () => {
     const status = health();
-    return json(status, status.status === "ok" ? 200 : 503);
+    return json(status, status.status === "unhealthy" ? 503 : 200);
   }, { public: true });
 
   http.route("GET", "/metrics", () =>
@@ -89,6 +94,7 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
         version: deps.version,
         bufferSize: deps.bufferSize,
         forwarders: forwarders(),
+        quarantined: deps.quarantined?.().length ?? 0,
       }),
       { headers: { "content-type": METRICS_CONTENT_TYPE, ...NO_STORE } },
     ));
@@ -139,5 +145,5 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
   // Browsers ask for it; answering keeps their consoles free of 404s.
   http.route("GET", "/favicon.ico", () => new Response(null, { status: 204 }), { public: true });
 
-  return { health, close: () => reads.close() };
+  return { health, close: () => reads.close(), reopen: () => reads.reopen(deps.store.path) };
 }

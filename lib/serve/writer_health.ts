@@ -6,6 +6,7 @@
  */
 
 import type { Counters } from "../pipeline.ts";
+import type { Quarantined } from "../store/mod.ts";
 
 /** Failed commits in a row after which the writer is unhealthy even before it goes stale. */
 export const MAX_COMMIT_ERRORS_IN_ROW = 3;
@@ -21,12 +22,15 @@ export interface HealthInputs {
   /** Wall clock now and when the logger started, unix ms. */
   now: number;
   startedAt: number;
+  /** Damaged databases this logger moved aside (it logs into a fresh one): degraded. */
+  quarantined?: readonly Quarantined[];
 }
 
 /** The verdict, as `GET /healthz` returns it. */
 export interface HealthStatus {
-  status: "ok" | "unhealthy";
-  /** Why the writer is unhealthy; absent when healthy. */
+  /** `degraded`: committing, but something needs a person (a damaged database was moved aside). */
+  status: "ok" | "degraded" | "unhealthy";
+  /** Why the writer is unhealthy or degraded; absent when healthy. */
   reason?: string;
   /** Seconds since the writer last left nothing pending (a commit or an idle tick); null before. */
   last_flush_age_s: number | null;
@@ -44,6 +48,7 @@ export function staleAfterMs(commitIntervalMs: number): number {
 }
 
 /**
+ * Degraded (still committing, HTTP 200) when a damaged database was moved aside.
  * Healthy while the writer keeps committing: no fatal error, fewer than
  * {@link MAX_COMMIT_ERRORS_IN_ROW} failed commits in a row, and a successful flush (a commit, or
  * a tick with nothing to commit: an idle logger is healthy) within {@link staleAfterMs}.
@@ -79,6 +84,11 @@ export function evaluateHealth(input: HealthInputs): HealthStatus {
   if (reason !== undefined) {
     status.status = "unhealthy";
     status.reason = reason;
+  } else if (input.quarantined !== undefined && input.quarantined.length > 0) {
+    const last = input.quarantined[input.quarantined.length - 1];
+    status.status = "degraded";
+    status.reason = `the database was damaged (${last.reason}); it was moved to ${last.to} and logging goes on ` +
+      `in a fresh ${last.from}: recover its readings with edgelog salvage ${last.to} --db ${last.from}`;
   }
   return status;
 }

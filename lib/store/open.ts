@@ -10,11 +10,15 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
-import { DatabaseError, LockedError } from "../errors.ts";
-import { createPrivateFile, ensureDirectory, hasRollbackJournal, walHasContent } from "./files.ts";
+import { DamagedDatabaseError, DatabaseError, LockedError } from "../errors.ts";
+import { createPrivateFile, ensureDirectory, fileSize, hasRollbackJournal, walHasContent } from "./files.ts";
 import { WriterLock } from "./lock.ts";
-import { configureWriter, type Durability, identify, migrate } from "./schema.ts";
+import { diagnose, quarantine, type Quarantined, readError } from "./quarantine.ts";
+import { APPLICATION_ID, configureWriter, type Durability, identify, migrate, SCHEMA_VERSION } from "./schema.ts";
 import { isCorruptionError, isTransientWriteError, SQLITE_READONLY_ROLLBACK } from "./sqlite_errors.ts";
+
+/** Files up to this size get a `quick_check` at every writer open, not only after a crash. */
+export const QUICK_CHECK_ALWAYS_BYTES = 64 * 1024 * 1024;
 
 /** How long a statement waits for a lock another connection holds, by default (ms). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -27,7 +31,16 @@ export interface WriterConnection {
   lock: WriterLock;
   /** The schema version the file had before this open migrated it (0: a new database). */
   migratedFrom: number;
+  /** The damaged database this open moved aside before starting a fresh one (`onDamage: "quarantine"`). */
+  quarantined?: Quarantined;
 }
+
+/**
+ * What the writer's open does with a damaged database of edgelog's own: `refuse` (exit code 4,
+ * the file untouched) or `quarantine` (move it aside, start a fresh one). Files that are not
+ * edgelog's, or from a newer edgelog, are refused either way.
+ */
+export type OnDamage = "refuse" | "quarantine";
 
 /**
  * Opens (creating if needed) the database at `path` for writing, vetted, locked, configured and
@@ -36,10 +49,50 @@ export interface WriterConnection {
  */
 export function openWriterConnection(
   path: string,
+  options: { durability: Durability; busyTimeoutMs?: number; onDamage?: OnDamage },
+): WriterConnection {
+  try {
+    return openVetted(resolve(path), options);
+  } catch (e) {
+    if (!(e instanceof DamagedDatabaseError) || options.onDamage !== "quarantine") throw e;
+    const lock = WriterLock.acquire(e.path); // LockedError: another edgelog writes it; leave it be
+    let moved: Quarantined;
+    try {
+      moved = quarantineIfDamaged(e);
+    } finally {
+      lock.release();
+    }
+    return { ...openVetted(e.path, options), quarantined: moved };
+  }
+}
+
+/**
+ * Moves the database of `damage` aside when a second look confirms the damage; a file that
+ * cannot be read (a failing card) or that looks sound now is refused instead, untouched.
+ */
+function quarantineIfDamaged(damage: DamagedDatabaseError): Quarantined {
+  const path = damage.path;
+  if (damage.structural) {
+    const failed = readError(path);
+    if (failed !== undefined) throw new DatabaseError(`cannot read ${path} (${failed}); is its disk failing?`);
+  } else {
+    const diagnosis = diagnose(path);
+    if (diagnosis.kind === "unreadable") {
+      throw new DatabaseError(`cannot read ${path} (${diagnosis.detail}); is its disk failing? It was not moved.`);
+    }
+    if (diagnosis.kind === "sound") throw damage;
+  }
+  return quarantine(path, damage.message);
+}
+
+function openVetted(
+  abs: string,
   options: { durability: Durability; busyTimeoutMs?: number },
 ): WriterConnection {
-  const abs = resolve(path);
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  // quick_check reads the whole file: always after a crash or power cut (a WAL or journal left
+  // behind), after a clean stop only while that stays cheap (figures in docs/RELIABILITY.md).
+  const check = walHasContent(abs) || hasRollbackJournal(abs) || fileSize(abs) <= QUICK_CHECK_ALWAYS_BYTES;
   let inspected: Inspection | "mid-transaction";
   try {
     inspected = inspectFile(abs);
@@ -57,7 +110,7 @@ export function openWriterConnection(
       rollBackHotJournal(abs, busyTimeoutMs);
       inspected = inspectFile(abs);
     }
-    if (inspected !== "absent") vetExistingFile(abs, inspected, busyTimeoutMs);
+    if (inspected !== "absent") vetExistingFile(abs, inspected, busyTimeoutMs, check);
     else createPrivateFile(abs);
     db = new DatabaseSync(abs, { timeout: busyTimeoutMs });
     configureWriter(db, abs, options.durability);
@@ -190,8 +243,12 @@ function inspectFile(path: string): Inspection {
   const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
   const pageCount = view.getUint32(28);
   const headerValid = view.getUint32(24) === view.getUint32(92);
+  // The header says whose file this is: only edgelog's own files count as damaged (and may be
+  // moved aside); anything else is a configuration mistake and stays refused.
+  const ours = view.getUint32(68) === APPLICATION_ID && view.getUint32(60) <= SCHEMA_VERSION;
+  const Damage = (message: string) => ours ? new DamagedDatabaseError(path, message, true) : new DatabaseError(message);
   if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
-    throw new DatabaseError(
+    throw Damage(
       `${path} is corrupt (invalid page size ${rawPageSize}); it was not modified. Restore it from a backup.`,
     );
   }
@@ -200,13 +257,25 @@ function inspectFile(path: string): Inspection {
   // the file grows. After a crash mid-checkpoint the WAL still holds the rest; SQLite decides.
   if (info.size % pageSize === 0 && shorterThanHeader && walHasContent(path)) return "short-with-wal";
   if (info.size % pageSize !== 0 || shorterThanHeader) {
-    throw new DatabaseError(
+    throw Damage(
       `${path} is truncated (${info.size} bytes, expected ${
         headerValid ? pageCount * pageSize : "a multiple of " + pageSize
       }); it was not modified. Restore it from a backup.`,
     );
   }
   return "whole";
+}
+
+/** True when the header of `path` carries edgelog's application_id and a schema this build knows. */
+function headerSaysOurs(path: string): boolean {
+  try {
+    const header = readHeader(path);
+    if (header.length < 100) return false;
+    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+    return view.getUint32(68) === APPLICATION_ID && view.getUint32(60) <= SCHEMA_VERSION;
+  } catch {
+    return false;
+  }
 }
 
 /** The first 100 bytes of the file (fewer when it is shorter): SQLite's database header. */
@@ -239,7 +308,8 @@ function checkShortFileIsWholeWithWal(db: DatabaseSync, path: string): void {
     result = (e as Error).message;
   }
   if (result !== "ok") {
-    throw new DatabaseError(
+    throw new DamagedDatabaseError(
+      path,
       `${path} is truncated and its WAL does not hold the missing pages (${
         result.slice(0, 200)
       }); it was not modified. Restore it from a backup.`,
@@ -252,18 +322,35 @@ function checkShortFileIsWholeWithWal(db: DatabaseSync, path: string): void {
  * read-write connection checkpoints and deletes the WAL, which would modify a file we refuse
  * (another application's database, a truncated one).
  */
-function vetExistingFile(path: string, inspected: Inspection, busyTimeoutMs: number): void {
+function vetExistingFile(path: string, inspected: Inspection, busyTimeoutMs: number, check: boolean): void {
   const vet = () => {
     const reader = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
     try {
       if (inspected === "short-with-wal") checkShortFileIsWholeWithWal(reader, path);
-      identify(reader, path);
+      const identity = identify(reader, path);
+      if (check && identity.kind === "edgelog") {
+        const rows = reader.prepare("PRAGMA quick_check(20)").all() as { quick_check: string }[];
+        const result = rows.map((r) => r.quick_check).join("; ").replace(/\s*\n\s*/g, "; ");
+        if (result !== "ok") {
+          throw new DamagedDatabaseError(
+            path,
+            `${path} is damaged (quick_check: ${result.slice(0, 300)})`,
+          );
+        }
+      }
     } finally {
       reader.close();
     }
   };
   try {
-    vet();
+    try {
+      vet();
+    } catch (e) {
+      if (isCorruptionError(e) && headerSaysOurs(path)) {
+        throw new DamagedDatabaseError(path, `${path} is damaged (${(e as Error).message})`);
+      }
+      throw e;
+    }
   } catch (e) {
     if ((e as { errcode?: unknown })?.errcode !== SQLITE_READONLY_ROLLBACK) throw e;
     // A hot rollback journal beside the file: a process was killed mid-transaction before WAL

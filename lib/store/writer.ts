@@ -9,13 +9,14 @@
  * @module
  */
 
-import type { StatementSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type Reading, ReadingBatch, type SensorTable } from "../reading.ts";
 import { Connection, type DbUsage } from "./_connection.ts";
 import { maxReadingId, minReadingId } from "./chunks.ts";
 import { fileSize, walPath } from "./files.ts";
 import type { WriterLock } from "./lock.ts";
-import { DEFAULT_BUSY_TIMEOUT_MS, openWriterConnection } from "./open.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS, type OnDamage, openWriterConnection } from "./open.ts";
+import { diagnose, type Diagnosis, quarantine, type Quarantined } from "./quarantine.ts";
 import { Retention, type RetentionOptions } from "./retention.ts";
 import type { Durability } from "./schema.ts";
 
@@ -45,6 +46,8 @@ export interface StoreOptions {
   durability: Durability;
   /** How long a statement waits for a lock held by a reader's checkpoint (ms). */
   busyTimeoutMs?: number;
+  /** A damaged database of edgelog's own: refused (DatabaseError) or moved aside; `refuse` by default. */
+  onDamage?: OnDamage;
 }
 
 /**
@@ -92,6 +95,8 @@ export class Store {
   #closed = false;
   /** The schema version the file had when it was opened (0: a new database); see `migrate`. */
   readonly migratedFrom: number;
+  /** The damaged database the open moved aside before creating this one, if it did. */
+  quarantined: Quarantined | undefined;
   /** Outcomes of {@link checkpoint} per mode, for metrics. */
   readonly checkpoints: Record<CheckpointResult["mode"], CheckpointCounts> = {
     PASSIVE: { ok: 0, busy: 0, failed: 0 },
@@ -131,8 +136,41 @@ export class Store {
    */
   static open(path: string, options: StoreOptions): Store {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    const opened = openWriterConnection(path, { durability: options.durability, busyTimeoutMs });
-    return new Store(opened.path, new Connection(opened.db), opened.lock, busyTimeoutMs, opened.migratedFrom);
+    const opened = openWriterConnection(path, { ...options, busyTimeoutMs });
+    const store = new Store(opened.path, new Connection(opened.db), opened.lock, busyTimeoutMs, opened.migratedFrom);
+    store.quarantined = opened.quarantined;
+    return store;
+  }
+
+  /** Whether the file is damaged, unreadable or sound now, asked on fresh read-only connections. */
+  diagnose(): Diagnosis {
+    return diagnose(this.path);
+  }
+
+  /**
+   * Closes this store without writing another byte to the file and moves the file aside (see
+   * `quarantine.ts`), for a database found damaged while logging. A read-only connection stays
+   * open while the writer's closes: SQLite checkpoints the WAL into the file when the last
+   * connection closes, and that would modify the damaged file. Releases the writer lock; the
+   * caller opens a fresh store at {@link path}.
+   */
+  abandonDamaged(reason: string): Quarantined {
+    if (this.#closed) throw new Error(`${this.path}: the store is already closed`);
+    this.#closed = true;
+    let guard: DatabaseSync | undefined;
+    try {
+      guard = new DatabaseSync(this.path, { readOnly: true, timeout: this.#busyTimeoutMs });
+      guard.prepare("PRAGMA user_version").get(); // takes the shared lock that prevents the checkpoint
+    } catch { /* page 1 unreadable: the writer's close cannot checkpoint into it either */ }
+    try {
+      try {
+        this.#conn.close();
+      } catch { /* a damaged file may refuse even that; the rename below matters */ }
+      return quarantine(this.path, reason);
+    } finally {
+      guard?.close();
+      this.#lock.release();
+    }
   }
 
   /**

@@ -90,7 +90,7 @@ Deno.test("a file of random bytes is refused with exit 4 and left unmodified", a
   printOutcomes([await expectRefused("random bytes", db, /not a SQLite database/)]);
 });
 
-Deno.test("a truncated edgelog database is refused with exit 4 and left unmodified", async () => {
+Deno.test("with --on-damage refuse a truncated edgelog database is refused with exit 4 and left unmodified", async () => {
   await using dir = await tempDir("edgelog-fault-bad-");
   const db = join(dir.path, "edgelog.db");
   await makeEdgelogDb(db);
@@ -99,9 +99,13 @@ Deno.test("a truncated edgelog database is refused with exit 4 and left unmodifi
   Deno.copyFileSync(db, copy);
   // Cut mid-page, and separately at a page boundary (the header still counts the lost pages).
   Deno.truncateSync(db, size - 1000);
-  const midPage = await expectRefused("truncated mid-page", db, /truncated/);
+  const refuse = { env: { EDGELOG_ON_DAMAGE: "refuse" } };
+  const midPage = await expectRefused("truncated mid-page (--on-damage refuse)", db, /truncated/, refuse);
   Deno.truncateSync(copy, Math.floor(size / 2 / 4096) * 4096);
-  printOutcomes([midPage, await expectRefused("truncated at a page boundary", copy, /truncated/)]);
+  printOutcomes([
+    midPage,
+    await expectRefused("truncated at a page boundary (--on-damage refuse)", copy, /truncated/, refuse),
+  ]);
 });
 
 Deno.test("another application's SQLite database is refused with exit 4 and left unmodified", async () => {

@@ -1,5 +1,5 @@
 /**
- * Scenario 9: SIGKILL at random moments while the logger upgrades an old database and compacts
+ * Scenario 13: SIGKILL at random moments while the logger upgrades an old database and compacts
  * it. Every step is one transaction, so afterwards every reading is there exactly once: the ids
  * are 1..N without a gap or a repeat, the values are the ones written, and the file is intact.
  */
@@ -78,7 +78,7 @@ Deno.test("SIGKILL during the schema upgrade and compaction leaves every reading
   assert.deepEqual(assertExactlyOnce(db, "after the last stop"), { hot: 0, compacted: ROWS });
   assert.equal(integrityCheck(db), "ok");
   printFigures([{
-    scenario: "9. SIGKILL during upgrade + compaction (300k readings, schema 2)",
+    scenario: "13. SIGKILL during upgrade + compaction (300k readings, schema 2)",
     trials: `${trials}×2 kills`,
     lost: "0 (ids 1..N exactly once after every kill)",
     exits: states.join("; "),

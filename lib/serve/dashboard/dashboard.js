@@ -99,7 +99,11 @@
       : s.forwarders.map((f) => `${f.name}: ${number.format(f.lag_readings)}`).join(", ");
     $("stat-errors").parentElement.classList.toggle("bad", s.health.commit_errors_in_row > 0);
     $("stat-dropped").parentElement.classList.toggle("bad", s.dropped > 0);
-    showBanner(s.health.status === "ok" ? "" : `Writer unhealthy: ${s.health.reason}`);
+    showBanner(
+      s.health.status === "ok"
+        ? ""
+        : `${s.health.status === "degraded" ? "Degraded" : "Writer unhealthy"}: ${s.health.reason}`,
+    );
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   }
 
