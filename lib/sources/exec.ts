@@ -21,6 +21,7 @@ import { LineSplitter } from "./_lines.ts";
 import { LIMITS, parseLine, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
+import { Pause } from "./_pause.ts";
 
 /**
  * How an `exec` source runs its command: `exec:[mode=interval|stream] [timeout=10s]
@@ -138,7 +139,7 @@ export class ExecSource implements Source {
   readonly #failureLogIntervalMs: number;
   #emit: Emit | undefined;
   #stopping = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #child: Deno.ChildProcess | undefined;
   #stdout: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #loop: Promise<void> | undefined;
@@ -184,15 +185,7 @@ export class ExecSource implements Source {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#stopping ? Promise.resolve() : this.#pause.sleep(ms);
   }
 
   #report(outcome: RunOutcome, exitedOnItsOwn = false): void {
@@ -341,7 +334,7 @@ export class ExecSource implements Source {
   /** Stops: the running command gets SIGTERM, then SIGKILL after a grace period. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#wake?.();
+    this.#pause.wake();
     const child = this.#child;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (child) {

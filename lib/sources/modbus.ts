@@ -31,6 +31,7 @@ import { checkReading, type RejectReason } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import { parseSerialSpec, type SerialSpec } from "./serial.ts";
 import type { Source } from "./source.ts";
+import { Pause } from "./_pause.ts";
 
 /** What `--source 'modbus:tcp://host:502?map=FILE'` (or `rtu:///dev/…`, `rtu+tcp://…`) says. */
 export interface ModbusSpec {
@@ -167,7 +168,7 @@ export class ModbusSource implements Source {
   readonly #silent = new Map<number, { polls: number; retryAt: number }>();
   #link: Link | undefined;
   #stopping = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #loop: Promise<void> | undefined;
 
   constructor(options: ModbusOptions) {
@@ -285,21 +286,13 @@ export class ModbusSource implements Source {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#stopping ? Promise.resolve() : this.#pause.sleep(ms);
   }
 
   /** Stops polling; a request in flight is abandoned when the link closes. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#wake?.();
+    this.#pause.wake();
     this.#dropLink();
     await this.#loop;
   }

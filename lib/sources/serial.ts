@@ -21,6 +21,7 @@ import { parseNmea } from "./_nmea.ts";
 import { checkReading, LIMITS, parseLine, type ParseResult, type SensorLimit } from "./_reading_parser.ts";
 import type { Rejections } from "./_rejections.ts";
 import type { Source } from "./source.ts";
+import { Pause } from "./_pause.ts";
 
 /** What `--source 'serial:DEVICE?OPTIONS'` says. */
 export interface SerialSpec {
@@ -112,7 +113,7 @@ export class SerialSource implements Source {
   readonly #log: Logger;
   #file: Deno.FsFile | undefined;
   #stopping = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #loop: Promise<void> | undefined;
   #warnedStty = false;
   #warnedPermission = false;
@@ -264,22 +265,14 @@ export class SerialSource implements Source {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#stopping ? Promise.resolve() : this.#pause.sleep(ms);
   }
 
   /** Stops: closing the device ends a pending read at once. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#close();
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
   }
 }

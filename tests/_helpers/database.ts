@@ -126,18 +126,26 @@ export function seedReadings(path: string, rows: number, options: SeedOptions = 
   const db = new DatabaseSync(path);
   try {
     db.exec("PRAGMA synchronous = OFF; BEGIN");
-    const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
-    for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
-    if (rows > 0) {
-      db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
-         INSERT INTO readings(sensor_id, ts, value)
-         SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
-      ).run(rows, sensors, startTs, stepMs);
-    }
+    fillReadings(db, rows, sensors, startTs, stepMs);
     db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {
     db.close();
+  }
+}
+
+/**
+ * Inserts sensors `s-1`… and `rows` readings generated inside SQLite (see {@link seedReadings}),
+ * in the caller's transaction.
+ */
+function fillReadings(db: DatabaseSync, rows: number, sensors: number, startTs: number, stepMs: number): void {
+  const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
+  for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
+  if (rows > 0) {
+    db.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+       INSERT INTO readings(sensor_id, ts, value)
+       SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
+    ).run(rows, sensors, startTs, stepMs);
   }
 }
 
@@ -162,15 +170,7 @@ export function createSchema2Database(path: string, rows: number, options: SeedO
         last_ts INTEGER NOT NULL, last REAL NOT NULL, PRIMARY KEY(sensor_id, bucket_ts)) WITHOUT ROWID;
       CREATE INDEX readings_downsampled_ts ON readings_downsampled(bucket_ts);
       PRAGMA application_id = ${0x45444c47}; PRAGMA user_version = 2;`);
-    const sensor = db.prepare("INSERT INTO sensors(id, name, unit) VALUES (?, ?, ?)");
-    for (let k = 1; k <= sensors; k++) sensor.run(k, `s-${k}`, k % 2 ? "°C" : null);
-    if (rows > 0) {
-      db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
-         INSERT INTO readings(sensor_id, ts, value)
-         SELECT (i % ?2) + 1, CAST(?3 AS INTEGER) + (i / CAST(?2 AS INTEGER)) * CAST(?4 AS INTEGER), (i % 1000) / 10.0 FROM n`,
-      ).run(rows, sensors, startTs, stepMs);
-    }
+    fillReadings(db, rows, sensors, startTs, stepMs);
     db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {
     db.close();
