@@ -11,13 +11,14 @@ import type { Segment } from "./_merge.ts";
 /** `[bucket_ts, sum, min, max, count, last_ts, last]` of a downsampled bucket, in time order. */
 export type DownsampledRow = [number, number, number, number, number, number, number];
 
-/** One output bucket of one sensor; `ts` is its start. */
+/** One output bucket of one sensor; `ts` is its start (unix ms). */
 export interface BucketValues {
   ts: number;
   avg: number;
   min: number;
   max: number;
   count: number;
+  /** The value with the latest timestamp in the bucket. */
   last: number;
 }
 

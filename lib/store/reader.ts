@@ -17,7 +17,7 @@ import { fileSize, walPath } from "./files.ts";
 import { writerPid } from "./lock.ts";
 import { openReadConnection } from "./open.ts";
 import { chunkHeader, decodeChunk } from "./chunk_codec.ts";
-import { type DownsampledRow, foldBuckets } from "./_buckets.ts";
+import { type BucketValues, type DownsampledRow, foldBuckets } from "./_buckets.ts";
 import { sensorReadings, sensorSegments } from "./_merge.ts";
 import { LogPager, type LogRow, maxReadingId, returnArrays } from "./chunks.ts";
 import { type ForwardLag, forwardLags, type StoredReading } from "./outbox.ts";
@@ -30,15 +30,8 @@ export interface SensorInfo {
 }
 
 /** One downsampling bucket of one sensor; `ts` is the bucket's start (unix ms). */
-export interface Bucket {
+export interface Bucket extends BucketValues {
   sensor: string;
-  ts: number;
-  avg: number;
-  min: number;
-  max: number;
-  count: number;
-  /** The value with the latest timestamp in the bucket. */
-  last: number;
 }
 
 /** Which readings to read: a time range `[since, until)` in unix ms and a set of sensors. */
