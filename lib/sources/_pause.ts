@@ -12,14 +12,13 @@ export class Pause {
   /** Waits `ms` (at least one turn of the event loop, so a loop of pauses never starves it), or until {@link wake}. */
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      const wake = this.#wake = done;
-      const self = this;
-      function done() {
+      const done = (): void => {
         clearTimeout(timer);
-        if (self.#wake === wake) self.#wake = undefined;
+        if (this.#wake === done) this.#wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.#wake = done;
     });
   }
 
