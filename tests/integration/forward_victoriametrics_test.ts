@@ -4,7 +4,7 @@ import { countReadings, readingsByKey, tempDir, withDb } from "../_helpers/datab
 import { waitFor } from "../_helpers/process.ts";
 import { Reader } from "../../lib/store/mod.ts";
 import { announceSkip, missing, VictoriaMetrics } from "../_helpers/upstreams.ts";
-import { runOutageScenario, sameValue } from "./_forward_scenario.ts";
+import { runOutageScenario, sameValue, type Scenario } from "./_forward_scenario.ts";
 
 const skip = missing("victoria-metrics", "victoria-metrics");
 
@@ -37,64 +37,50 @@ async function assertAllDelivered(db: string, vm: VictoriaMetrics): Promise<void
   assert.equal(received.size, stored.size);
 }
 
+/**
+ * The outage scenario against a real VictoriaMetrics with `scenario`'s restarts and pace, then
+ * every reading checked there; `beforeUpstreamReturns` sees the database at the end of the outage.
+ */
+async function outageToVictoriaMetrics(
+  scenario: Pick<Scenario, "restarts" | "step" | "rate" | "extraArgs">,
+  beforeUpstreamReturns?: (db: string) => void,
+): Promise<void> {
+  await using dir = await tempDir();
+  const db = join(dir.path, "edgelog.db");
+  const vm = new VictoriaMetrics(dir.path);
+  await vm.start();
+  try {
+    await runOutageScenario({
+      ...scenario,
+      db,
+      forward: `${vm.url}/write?backoff-min=0.2&backoff-max=1&batch=2000`,
+      name: `${vm.url}/write`,
+      upstream: vm,
+      beforeUpstreamReturns: () => beforeUpstreamReturns?.(db),
+    });
+    await assertAllDelivered(db, vm);
+  } finally {
+    await vm.stop();
+  }
+}
+
 Deno.test({
   name: "every reading reaches VictoriaMetrics across an outage with edgelog restarted by SIGTERM and SIGKILL",
   ignore: announceSkip(skip),
-  fn: async () => {
-    await using dir = await tempDir();
-    const db = join(dir.path, "edgelog.db");
-    const vm = new VictoriaMetrics(dir.path);
-    await vm.start();
-    try {
-      await runOutageScenario({
-        db,
-        forward: `${vm.url}/write?backoff-min=0.2&backoff-max=1&batch=2000`,
-        name: `${vm.url}/write`,
-        upstream: vm,
-        restarts: ["SIGTERM", "SIGKILL"],
-        step: 4000,
-        rate: 4000,
-      });
-      await assertAllDelivered(db, vm);
-    } finally {
-      await vm.stop();
-    }
-  },
+  fn: () => outageToVictoriaMetrics({ restarts: ["SIGTERM", "SIGKILL"], step: 4000, rate: 4000 }),
 });
 
 Deno.test({
   name: "every reading reaches VictoriaMetrics after an outage longer than --compact-after (sent from chunks)",
   ignore: announceSkip(skip),
   fn: async () => {
-    await using dir = await tempDir();
-    const db = join(dir.path, "edgelog.db");
-    const vm = new VictoriaMetrics(dir.path);
-    await vm.start();
-    let compactedDuringOutage = 0;
-    try {
-      await runOutageScenario({
-        db,
-        forward: `${vm.url}/write?backoff-min=0.2&backoff-max=1&batch=2000`,
-        name: `${vm.url}/write`,
-        upstream: vm,
-        restarts: ["SIGKILL", "SIGTERM"],
-        step: 6000,
-        rate: 3000,
-        extraArgs: ["--compact-after", "1s"],
-        beforeUpstreamReturns: () => {
-          compactedDuringOutage = withDb(
-            db,
-            (d) => Number(d.prepare("SELECT coalesce(sum(count), 0) AS n FROM chunks").get()!.n),
-          );
-        },
-      });
-      assert.ok(
-        compactedDuringOutage > 6000,
-        `readings were compacted before they were sent (${compactedDuringOutage})`,
-      );
-      await assertAllDelivered(db, vm);
-    } finally {
-      await vm.stop();
-    }
+    let compacted = 0;
+    await outageToVictoriaMetrics(
+      { restarts: ["SIGKILL", "SIGTERM"], step: 6000, rate: 3000, extraArgs: ["--compact-after", "1s"] },
+      (db) => {
+        compacted = withDb(db, (d) => Number(d.prepare("SELECT coalesce(sum(count), 0) AS n FROM chunks").get()!.n));
+      },
+    );
+    assert.ok(compacted > 6000, `readings were compacted before they were sent (${compacted})`);
   },
 });
