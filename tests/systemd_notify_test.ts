@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, tempDir } from "./_helpers/database.ts";
-import { hasCommand, spawnLogger, waitFor } from "./_helpers/process.ts";
+import { hasCommand, spawnLogger, textLines, waitFor } from "./_helpers/process.ts";
 import { notifyEnv } from "../lib/systemd_notify.ts";
 
 Deno.test("notifyEnv reads the socket and halves WATCHDOG_USEC, only for this process", () => {
@@ -47,15 +47,7 @@ while True:
     }).spawn();
     this.#child = child;
     this.#done = (async () => {
-      let rest = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        rest += chunk;
-        let nl;
-        while ((nl = rest.indexOf("\n")) >= 0) {
-          this.messages.push(rest.slice(0, nl));
-          rest = rest.slice(nl + 1);
-        }
-      }
+      for await (const line of textLines(child.stdout)) this.messages.push(line);
     })();
   }
 

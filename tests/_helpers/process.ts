@@ -38,6 +38,26 @@ export function denoCommand(): string[] {
 /** Deadlines are multiplied by this (`EDGELOG_TEST_TIMEOUT_SCALE`, e.g. 10 under emulation). */
 const TIMEOUT_SCALE = Number(Deno.env.get("EDGELOG_TEST_TIMEOUT_SCALE") ?? "1") || 1;
 
+/**
+ * The lines of a child's output as they arrive, without their newline; an unterminated last line
+ * (a process killed mid-write) only with `unterminated`.
+ */
+export async function* textLines(
+  stream: ReadableStream<Uint8Array>,
+  options: { unterminated?: boolean } = {},
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let nl;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+  if (rest && options.unterminated) yield rest;
+}
+
 /** One parsed JSON log record. */
 export type LogRecord = Record<string, unknown> & { level: string; message: string };
 
@@ -60,21 +80,12 @@ export class LoggerProcess {
   }
 
   async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoderStream();
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(decoder)) {
-      rest += chunk;
-      let nl;
-      while ((nl = rest.indexOf("\n")) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        this.stderrLines.push(line);
-        try {
-          this.records.push(JSON.parse(line));
-        } catch { /* not JSON: kept in stderrLines */ }
-      }
+    for await (const line of textLines(stream, { unterminated: true })) {
+      this.stderrLines.push(line);
+      try {
+        this.records.push(JSON.parse(line));
+      } catch { /* not JSON: kept in stderrLines */ }
     }
-    if (rest) this.stderrLines.push(rest);
   }
 
   /** Waits until a record matching `pred` was logged. */

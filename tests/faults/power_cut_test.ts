@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { countReadings, integrityCheck, withDb } from "../_helpers/database.ts";
-import { spawnLogger, waitFor } from "../_helpers/process.ts";
+import { spawnLogger, textLines, waitFor } from "../_helpers/process.ts";
 import { FaultFs, faultFsRequirement } from "./_faultfs.ts";
 import {
   assertGraceful,
@@ -44,16 +44,9 @@ class CommitWatcher {
       stderr: "inherit",
     }).spawn();
     this.#done = (async () => {
-      let rest = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        rest += chunk;
-        let nl;
-        while ((nl = rest.indexOf("\n")) >= 0) {
-          const line = rest.slice(0, nl);
-          rest = rest.slice(nl + 1);
-          if (line.startsWith("ERR")) this.errors.push(line);
-          else this.seen = Math.max(this.seen, Number(line));
-        }
+      for await (const line of textLines(child.stdout)) {
+        if (line.startsWith("ERR")) this.errors.push(line);
+        else this.seen = Math.max(this.seen, Number(line));
       }
     })();
   }
