@@ -415,7 +415,7 @@ function exitCode(
   stop: StopSignal,
 ): number {
   const counters = run.pipeline.counters;
-  logFinalRecord(counters, checkpoint, reason, started, stop);
+  logFinalRecord(counters, checkpoint, reason, started, stop, run.pipeline.loopStalls.maxMs);
   const fatal = run.pipeline.fatalError;
   if (fatal !== undefined) {
     if (isCorruptionError(fatal)) {
@@ -439,6 +439,7 @@ function logFinalRecord(
   reason: string,
   started: number,
   stop: StopSignal,
+  loopStallMaxMs = 0,
 ): void {
   const c = counters ?? { taken: 0, stored: 0, dropped: 0, rejected: 0, pending: 0, commitErrors: 0 };
   // Without a database (stopped before it was opened) there is no WAL to leave behind.
@@ -460,6 +461,7 @@ function logFinalRecord(
     checkpoint,
     wal_truncated: walTruncated,
     duration_ms: Math.round(performance.now() - started),
+    loop_stall_max_ms: Math.round(loopStallMaxMs),
     shutdown_ms: stop.stopping ? Math.round(performance.now() - stop.firstAt) : 0,
   });
 }

@@ -11,6 +11,7 @@
 
 import { type Reading, ReadingBatch } from "./reading.ts";
 import { Histogram } from "./histogram.ts";
+import { LoopStallMonitor } from "./loop_stall.ts";
 import { isTransientWriteError, type Store } from "./store/mod.ts";
 
 /** The part of {@link Store} the pipeline needs: commit `batch[from..to)` in one transaction. */
@@ -141,6 +142,8 @@ export class Pipeline {
   readonly commitSeconds: Histogram = new Histogram(COMMIT_SECONDS_BOUNDS);
   /** Readings per commit. */
   readonly batchSizes: Histogram = new Histogram(BATCH_SIZE_BOUNDS);
+  /** How long the event loop was held from {@link start} to {@link close}: the time no reading could be taken. */
+  readonly loopStalls: LoopStallMonitor = new LoopStallMonitor();
   /** Per-source counts, for the sources started through {@link emitFor}. */
   readonly sources: Map<string, SourceCounters> = new Map();
 
@@ -273,6 +276,7 @@ export class Pipeline {
   /** Starts the group-commit timer. */
   start(): void {
     this.#timer ??= setInterval(() => this.flush(), this.#options.commitIntervalMs);
+    this.loopStalls.start();
   }
 
   /** Stops the timers; readings still pending stay in the buffer for {@link flush}. */
@@ -368,6 +372,7 @@ export class Pipeline {
   /** Releases every waiter of {@link waitStored} with false (the writer is gone). */
   close(): void {
     this.stopTimers();
+    this.loopStalls.stop();
     for (const w of this.#storedWaiters.splice(0)) w.resolve(this.counters.stored >= w.target);
   }
 

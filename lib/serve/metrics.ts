@@ -150,6 +150,13 @@ export function renderMetrics(src: MetricsSources): string {
     .sample(c.commitErrorsInRow);
   out.histogram("edgelog_commit_duration_seconds", "Time one commit took.", src.pipeline.commitSeconds);
   out.histogram("edgelog_commit_batch_readings", "Readings per commit.", src.pipeline.batchSizes);
+  out.histogram(
+    "edgelog_event_loop_stall_seconds",
+    "How late a timer due every 50 ms fired: time the event loop was held and no reading could be taken.",
+    src.pipeline.loopStalls.stalls,
+  );
+  out.family("edgelog_event_loop_stall_max_seconds", "gauge", "The longest the event loop was held since the start.")
+    .sample(src.pipeline.loopStalls.maxMs / 1000);
   out.family("edgelog_last_commit_timestamp_seconds", "gauge", "Unix time of the last commit; 0 before the first.")
     .sample(c.lastCommitAt / 1000);
 
