@@ -146,6 +146,57 @@ Deno.test("a second SIGTERM after the stop began skips the forwarders' flush, st
   );
 });
 
+/**
+ * One graceful stop with a forwarder whose upstream hangs: the forwarder's flush (`flush_ms` of its
+ * "stopped at id" record) and the exit.
+ */
+async function stopWithHungUpstream(shutdownTimeoutS: number): Promise<{ flushMs: number; exitMs: number }> {
+  await using dir = await tempDir();
+  await using upstream = hangingUpstream();
+  const db = join(dir.path, "edgelog.db");
+  const p = spawnLogger([
+    "--db",
+    db,
+    "--sim-rate",
+    "2000",
+    "--shutdown-timeout",
+    String(shutdownTimeoutS),
+    "--forward",
+    `http://127.0.0.1:${upstream.port}/write?name=hung&timeout=120`,
+  ]);
+  await p.waitUntilLogging();
+  await waitFor(() => countReadings(db) >= 1_000 && upstream.accepted() > 0, 20_000, () => p.stderrLines.join("\n"));
+  const t0 = performance.now();
+  p.kill("SIGTERM");
+  const status = await p.exited();
+  const exitMs = performance.now() - t0;
+  await assertGracefulStop(p, status, db);
+  const forwarder = p.records.find((r) => r.name === "hung" && typeof r.flush_ms === "number");
+  assert.ok(forwarder, `the forwarder reported its flush; stderr:\n${p.stderrLines.join("\n")}`);
+  assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
+  return { flushMs: Number(forwarder.flush_ms), exitMs };
+}
+
+Deno.test("against a hung upstream the forwarders' flush gets half of what is left of the deadline, never its last 1.5 s", async () => {
+  // 6 s: half of what is left (about 3 s) is less than all but 1.5 s (about 4.5 s).
+  const half = await stopWithHungUpstream(6);
+  assert.ok(
+    half.flushMs >= 2_500 && half.flushMs <= 3_600,
+    `flush ${half.flushMs} ms of a 6 s deadline: about half (3 s), not all but the last 1.5 s (4.5 s)`,
+  );
+  assert.ok(half.exitMs < 6_000, `exit ${Math.round(half.exitMs)} ms after SIGTERM, within the deadline`);
+  // 1.6 s: all but 1.5 s (about 0.1 s) is less than half (about 0.8 s).
+  const reserve = await stopWithHungUpstream(1.6);
+  assert.ok(
+    reserve.flushMs <= 500,
+    `flush ${reserve.flushMs} ms of a 1.6 s deadline: the last 1.5 s are kept for the checkpoint (half would be 0.8 s)`,
+  );
+  console.log(
+    `forwarders' flush against a hung upstream: ${half.flushMs} ms of a 6 s deadline, ${reserve.flushMs} ms of 1.6 s; ` +
+      `exits after ${Math.round(half.exitMs)} and ${Math.round(reserve.exitMs)} ms`,
+  );
+});
+
 Deno.test("SIGKILL leaves an intact database and the next run appends to it", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
