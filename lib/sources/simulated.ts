@@ -18,8 +18,10 @@ export interface SimulatedOptions {
   sensors: number;
   /** Tick period in ms (default 10). */
   tickMs?: number;
-  /** Wall clock in unix ms; injectable for tests. */
+  /** The clock that paces the ticks, ms (monotonic by default); injectable for tests. */
   now?: () => number;
+  /** The clock that stamps readings, unix ms (default: `now` when given, else `Date.now`). */
+  stamp?: () => number;
   /** Random source in [0, 1); injectable for tests. */
   random?: () => number;
   /**
@@ -68,6 +70,7 @@ export class SimulatedSource implements Source {
   readonly #rate: number;
   readonly #tickMs: number;
   readonly #now: () => number;
+  readonly #stamp: () => number;
   readonly #random: () => number;
   readonly #room: () => number;
   readonly #onSkipped: (n: number) => void;
@@ -89,7 +92,10 @@ export class SimulatedSource implements Source {
   constructor(options: SimulatedOptions) {
     this.#rate = options.ratePerSecond;
     this.#tickMs = options.tickMs ?? 10;
-    this.#now = options.now ?? Date.now;
+    // Paced by the monotonic clock: a step of the wall clock must not make a tick produce years of
+    // readings (or none).
+    this.#now = options.now ?? (() => performance.now());
+    this.#stamp = options.stamp ?? options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     const sink = options.sink;
     this.#sink = sink;
@@ -151,6 +157,7 @@ export class SimulatedSource implements Source {
     const skip = n > room ? n - Math.max(0, room) : 0;
     if (skip > 0) this.#onSkipped(skip);
     if (skip === n) return 0;
+    const stamp = this.#stamp();
     const sink = this.#sink ?? this.#objectSink(emit, n - skip);
     const { sensor, ts, value } = sink.buffer;
     const index = this.#sensorIndex;
@@ -167,7 +174,9 @@ export class SimulatedSource implements Source {
       else if (v > kind.max) v = kind.max;
       this.#values[s] = v;
       sensor[at] = index[s];
-      ts[at] = Math.round(from + (span * (i + 1)) / n);
+      // Spread over the tick back from the stamp of now: whole ms off it, so a provisional stamp
+      // keeps its fraction (`clock.ts`).
+      ts[at] = stamp - Math.round((span * (n - 1 - i)) / n);
       value[at] = Math.round(v * this.#scales[s]) / this.#scales[s]; // the walk keeps full precision
       at++;
     }
