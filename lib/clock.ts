@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { ClockSyncSetting, SyncSource } from "./clock_sync.ts";
+import { bootClock, type BootTime, type ClockSyncSetting, type SyncSource } from "./clock_sync.ts";
 import type { ReadingBatch } from "./reading.ts";
 
 /** Segments a run can tell apart by the fraction of a stamp; later ones reuse the codes. */
@@ -50,6 +50,11 @@ export interface ClockSegment {
   readonly kind: "start" | "step";
   /** The wall clock when the segment began (what it said, not what edgelog used). */
   readonly wallAtStart: number;
+  /**
+   * The boot and its clock at `monoAnchor` (`bootClock`), so that a later run of the same boot can
+   * still re-stamp the segment; undefined where the system does not tell.
+   */
+  readonly boot: BootTime | undefined;
   /** True time minus provisional time, set when the clock became trusted again. */
   correction: number | undefined;
   /** Monotonic time the segment ended, when it did. */
@@ -107,6 +112,8 @@ export interface ClockGuardOptions {
   wall?: () => number;
   /** Monotonic clock, ms; injectable for tests. */
   mono?: () => number;
+  /** The boot and the time since it (`bootClock` by default). */
+  boot?: () => BootTime | undefined;
   /** The clock stopped being trusted: `segment` begins. */
   onUntrusted?: (segment: ClockSegment) => void;
   /** The clock is trusted again: `segment` is closed with its correction. */
@@ -336,6 +343,7 @@ export class ClockGuard {
       wallAnchor: anchor,
       monoAnchor: mono,
       wallAtStart: this.#wall(),
+      boot: (this.#o.boot ?? bootClock)(),
       correction: undefined,
       endedMono: undefined,
     };
@@ -386,7 +394,4 @@ export function resolveStamps(
 }
 
 /** An ISO time for messages (invalid dates as the number). */
-function iso(ms: number): string {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
-}
+const iso = (ms: number) => Number.isNaN(new Date(ms).getTime()) ? String(ms) : new Date(ms).toISOString();

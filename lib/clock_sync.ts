@@ -1,7 +1,9 @@
 /**
- * The system's own answer to "is the clock synchronized?", where it gives one: systemd-timesyncd
+ * What the system says about its clocks. Its own answer to "is the clock synchronized?", where it
+ * gives one: systemd-timesyncd
  * (`/run/systemd/timesync/synchronized` exists once it synchronized since boot), chrony (`chronyc
- * tracking`: leap status other than "Not synchronised"), or a file of the operator's choosing.
+ * tracking`: leap status other than "Not synchronised"), or a file of the operator's choosing; and
+ * which boot this is, with the time since it ({@link bootClock}).
  *
  * @module
  */
@@ -98,6 +100,27 @@ export function syncSourceOf(setting: ClockSyncSetting): SyncSource | undefined 
   if (setting.startsWith("file:")) return new FileSync(setting, setting.slice(5));
   try {
     return Deno.statSync(TIMESYNCD_DIR).isDirectory ? new FileSync("timesyncd", TIMESYNCD_FILE) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which boot this is, and the time since it (the kernel's `CLOCK_BOOTTIME`), ms. */
+export interface BootTime {
+  bootId: string;
+  uptimeMs: number;
+}
+
+/**
+ * The kernel's boot id and uptime (`/proc/sys/kernel/random/boot_id`, `/proc/uptime`, 10 ms
+ * resolution): a monotonic clock that outlives the process, for re-stamping a segment of an
+ * earlier run of the same boot. Undefined where they cannot be read.
+ */
+export function bootClock(): BootTime | undefined {
+  try {
+    const bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    const uptimeMs = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]) * 1000;
+    return bootId && Number.isFinite(uptimeMs) ? { bootId, uptimeMs } : undefined;
   } catch {
     return undefined;
   }

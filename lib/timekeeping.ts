@@ -8,10 +8,10 @@
 
 import { BUILD_TIME_MS } from "./build_time.ts";
 import { ClockGuard, type ClockReport, type ClockSegment, type ClockSettings } from "./clock.ts";
-import { syncSourceOf } from "./clock_sync.ts";
+import { bootClock, syncSourceOf } from "./clock_sync.ts";
 import { logger } from "./log.ts";
 import type { Pipeline } from "./pipeline.ts";
-import type { Store } from "./store/mod.ts";
+import type { EarlierSegment, Store } from "./store/mod.ts";
 
 /** How often the clocks are compared and the sync state asked, ms. */
 const CHECK_EVERY_MS = 1000;
@@ -25,7 +25,11 @@ export class Timekeeping {
   #pipeline: Pipeline | undefined;
   #holdMaxMs: number;
   /** Closed segments whose stored readings still wait for their re-stamp. */
-  readonly #pending: ClockSegment[] = [];
+  readonly #pending: { id: number; correction: number }[] = [];
+  /** Segments of earlier runs of this boot, still untrusted. */
+  #earlier: EarlierSegment[] = [];
+  /** When this run started (the hold of earlier runs' readings counts from here). */
+  readonly #startedMono = performance.now();
   readonly #expired = new Set<number>();
   #restamped = 0;
   #lastErrorAt = -Infinity;
@@ -53,12 +57,18 @@ export class Timekeeping {
       ]);
       clearTimeout(timer);
     }
-    const abandoned = store().clock.abandonEarlier(Date.now());
-    if (abandoned > 0) {
-      log.warn(
-        "{readings} readings of an earlier run keep provisional timestamps: that run ended before the wall clock was trusted, so they cannot be re-stamped",
-        { readings: abandoned },
-      );
+    let earlier: EarlierSegment[] = [];
+    try {
+      const { adopted, abandoned } = store().clock.adoptEarlier(bootClock()?.bootId, Date.now());
+      earlier = adopted;
+      if (abandoned > 0) {
+        log.warn(
+          "{readings} readings of an earlier boot keep provisional timestamps: it ended before the wall clock was trusted, so they cannot be re-stamped",
+          { readings: abandoned },
+        );
+      }
+    } catch (e) { // a failing disk must not keep the logger from starting; the next start looks again
+      log.warn("cannot look at the provisional readings of earlier runs: {error}", { error: String(e) });
     }
     const made: { tk?: Timekeeping } = {}; // the guard calls back into what it is part of
     const guard = new ClockGuard({
@@ -80,6 +90,8 @@ export class Timekeeping {
           wallAtStart: Math.round(segment.wallAtStart),
           wallAnchor: Math.round(segment.wallAnchor),
           monoAnchor: segment.monoAnchor,
+          bootId: segment.boot?.bootId,
+          uptimeAnchor: segment.boot?.uptimeMs,
         });
       },
       onTrusted: (segment) => made.tk!.#trusted(segment),
@@ -96,12 +108,34 @@ export class Timekeeping {
       step_threshold_ms: settings.clockStepThresholdMs,
       hold_max_ms: settings.clockHoldMaxMs,
     });
+    tk.#earlier = earlier;
+    if (earlier.length > 0) {
+      log.info("{segments} untrusted stretches of an earlier run of this boot wait for a trusted clock", {
+        segments: earlier.length,
+      });
+    }
     return tk;
   }
 
   /** The pipeline is there: re-stamps may run (they commit what is pending first). */
   bind(pipeline: Pipeline): void {
     this.#pipeline = pipeline;
+    if (this.guard.trusted) this.#closeEarlier(Date.now());
+  }
+
+  /**
+   * The clock is trusted at `wallMs`: the segments of earlier runs of this boot get their
+   * correction from the boot's clock (true time minus the provisional time they would have now).
+   */
+  #closeEarlier(wallMs: number): void {
+    if (this.#earlier.length === 0) return;
+    const boot = bootClock();
+    if (boot === undefined) return;
+    for (const s of this.#earlier.splice(0)) {
+      const correction = Math.round(wallMs - (s.wallAnchor + (boot.uptimeMs - s.uptimeAnchor)));
+      this.#pending.push({ id: s.id, correction });
+    }
+    this.restampPending();
   }
 
   /** Compares the clocks every second and asks the sync source; the caller clears the timer. */
@@ -138,7 +172,8 @@ export class Timekeeping {
         untrusted_ms: Math.round((segment.endedMono ?? 0) - segment.monoAnchor),
       },
     );
-    this.#pending.push(segment);
+    this.#pending.push({ id: segment.id, correction: segment.correction! });
+    this.#closeEarlier(Date.now());
     this.restampPending();
   }
 
@@ -154,7 +189,7 @@ export class Timekeeping {
     while (this.#pending.length > 0) {
       const segment = this.#pending[0];
       try {
-        const n = this.#store().clock.restamp(segment.id, segment.correction!, this.guard.time());
+        const n = this.#store().clock.restamp(segment.id, segment.correction, this.guard.time());
         this.#restamped += n;
         logger().info("re-stamped {readings} readings of segment {segment} by {correction_ms} ms", {
           readings: n,
@@ -182,7 +217,7 @@ export class Timekeeping {
   readonly holdFrom = (): number | undefined => {
     let from: number | undefined;
     const clock = this.#store().clock;
-    for (const segment of this.guard.segments) {
+    for (const segment of this.#holdable()) {
       if (this.#expired.has(segment.id)) continue;
       const first = clock.heldFrom(segment.id);
       if (first !== undefined && (from === undefined || first < from)) from = first;
@@ -193,7 +228,7 @@ export class Timekeeping {
   #expireHolds(): void {
     const now = performance.now();
     const clock = this.#store().clock;
-    for (const segment of this.guard.segments) {
+    for (const segment of this.#holdable()) {
       if (this.#expired.has(segment.id) || now - segment.monoAnchor < this.#holdMaxMs) continue;
       if (clock.heldFrom(segment.id) === undefined) continue;
       this.#expired.add(segment.id);
@@ -202,6 +237,12 @@ export class Timekeeping {
         { segment: segment.id, hold_max_ms: this.#holdMaxMs },
       );
     }
+  }
+
+  /** The segments whose readings forwarders may hold: this run's, and earlier runs' of this boot. */
+  #holdable(): { id: number; monoAnchor: number }[] {
+    const earlier = [...this.#pending, ...this.#earlier].map((s) => ({ id: s.id, monoAnchor: this.#startedMono }));
+    return [...this.guard.segments, ...earlier];
   }
 
   /** The clock's state for stats, metrics and the dashboard. */

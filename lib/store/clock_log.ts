@@ -26,6 +26,16 @@ export interface SegmentRecord {
   wallAtStart: number;
   wallAnchor: number;
   monoAnchor: number;
+  /** The boot, and its uptime at the anchor (a later run of the same boot can re-stamp). */
+  bootId?: string;
+  uptimeAnchor?: number;
+}
+
+/** A segment of an earlier run of this boot, still to re-stamp. */
+export interface EarlierSegment {
+  id: number;
+  wallAnchor: number;
+  uptimeAnchor: number;
 }
 
 /** How the readings of the log stand with respect to the clock. */
@@ -103,19 +113,35 @@ export class ClockLog {
   }
 
   /**
-   * Marks the segments of earlier runs that were never re-stamped as abandoned (their monotonic
-   * anchor died with that run); returns how many readings stay provisional for good.
+   * The segments of earlier runs that were never re-stamped: those of boot `bootId` are returned
+   * (their anchors are on the boot's clock, so they can still be re-stamped, and forwarders hold
+   * their readings); the others are marked abandoned (their monotonic clock is gone), and how
+   * many readings that leaves provisional for good is counted.
    */
-  abandonEarlier(nowMs: number): number {
+  adoptEarlier(bootId: string | undefined, nowMs: number): { adopted: EarlierSegment[]; abandoned: number } {
     return this.#conn.write(() => {
-      const n = this.#conn.prepare(
-        `SELECT coalesce(sum(last_id - first_id + 1), 0) AS n FROM clock_provisional
-         WHERE restamped = 0 AND segment NOT IN (SELECT id FROM clock_segments WHERE abandoned_at IS NOT NULL)`,
-      ).get() as { n: number };
-      this.#conn.prepare(
-        "UPDATE clock_segments SET abandoned_at = ? WHERE restamped_at IS NULL AND abandoned_at IS NULL",
-      ).run(nowMs);
-      return Number(n.n);
+      const open = this.#conn.prepare(
+        `SELECT id, wall_anchor, boot_id, uptime_anchor FROM clock_segments
+         WHERE restamped_at IS NULL AND abandoned_at IS NULL`,
+      ).all() as { id: number; wall_anchor: number; boot_id: string | null; uptime_anchor: number | null }[];
+      const adopted: EarlierSegment[] = [];
+      let abandoned = 0;
+      const count = this.#conn.prepare(
+        `SELECT coalesce(sum(last_id - first_id + 1), 0) AS n, min(first_id) AS first
+         FROM clock_provisional WHERE segment = ? AND restamped = 0`,
+      );
+      const abandon = this.#conn.prepare("UPDATE clock_segments SET abandoned_at = ? WHERE id = ?");
+      for (const s of open) {
+        const runs = count.get(s.id) as { n: number; first: number | null };
+        if (bootId !== undefined && s.boot_id === bootId && s.uptime_anchor !== null) {
+          adopted.push({ id: Number(s.id), wallAnchor: Number(s.wall_anchor), uptimeAnchor: Number(s.uptime_anchor) });
+          if (runs.first !== null) this.#heldFrom.set(Number(s.id), Number(runs.first));
+        } else {
+          abandon.run(nowMs, s.id);
+          abandoned += Number(runs.n);
+        }
+      }
+      return { adopted, abandoned };
     });
   }
 
@@ -130,9 +156,9 @@ export class ClockLog {
 
   #writeSegment(s: SegmentRecord): void {
     this.#conn.prepare(
-      `INSERT OR IGNORE INTO clock_segments(id, kind, reason, wall_at_start, wall_anchor, mono_anchor)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ).run(s.id, s.kind, s.reason, s.wallAtStart, s.wallAnchor, s.monoAnchor);
+      `INSERT OR IGNORE INTO clock_segments(id, kind, reason, wall_at_start, wall_anchor, mono_anchor, boot_id,
+         uptime_anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(s.id, s.kind, s.reason, s.wallAtStart, s.wallAnchor, s.monoAnchor, s.bootId ?? null, s.uptimeAnchor ?? null);
   }
 
   /**

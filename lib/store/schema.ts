@@ -77,6 +77,8 @@ const MIGRATIONS: readonly string[] = [
      wall_at_start INTEGER NOT NULL,
      wall_anchor INTEGER NOT NULL,
      mono_anchor REAL NOT NULL,
+     boot_id TEXT,
+     uptime_anchor REAL,
      correction_ms INTEGER,
      restamped_at INTEGER,
      abandoned_at INTEGER

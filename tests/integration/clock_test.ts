@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BUILD_TIME_MS } from "../../lib/build_time.ts";
-import { tempDir, withDb } from "../_helpers/database.ts";
+import { Reader } from "../../lib/store/mod.ts";
+import { tempDir } from "../_helpers/database.ts";
 import { type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { requirement } from "../_helpers/requirements.ts";
 
@@ -123,15 +124,15 @@ interface Row {
   value: number;
 }
 
+/** Every reading in log order, hot or already compacted into chunks (through the real reader). */
 function rowsOf(db: string): Row[] {
-  return withDb(
-    db,
-    (c) =>
-      c.prepare(
-        "SELECT r.id, s.name AS sensor, r.ts, r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id",
-      )
-        .all() as unknown as Row[],
-  );
+  using reader = Reader.open(db);
+  return reader.pageById(0, {}, 1_000_000).map(([id, sensorId, ts, value]) => ({
+    id,
+    sensor: reader.sensorById(sensorId)!.name,
+    ts,
+    value,
+  }));
 }
 
 /** Every check of a scenario's outcome: count, true times, order, clients' timestamps. */
@@ -182,8 +183,12 @@ async function stopped(p: LoggerProcess, feeder: Feeder): Promise<void> {
   assert.equal((await p.exited()).code, 0, p.stderrLines.join("\n"));
 }
 
-const restampedRecord = (p: LoggerProcess) =>
-  p.waitForRecord((r) => String(r.message).startsWith("re-stamped") && typeof r.readings === "number");
+async function restampedRecord(p: LoggerProcess) {
+  const r = await p.waitForRecord((r) => String(r.message).startsWith("re-stamped") && typeof r.readings === "number");
+  const trusted = p.records.find((t) => typeof t.untrusted_ms === "number");
+  console.log(`  re-stamped ${r.readings} readings by ${r.correction_ms} ms, untrusted ${trusted?.untrusted_ms} ms`);
+  return r;
+}
 
 Deno.test({
   name: "booting in 1970, readings get provisional stamps, and the true time once sync steps the clock forward",
@@ -399,5 +404,38 @@ Deno.test({
       const tsMs = Number(m[2].length > 13 ? m[2].slice(0, 13) : m[2]);
       assert.ok(Math.abs(tsMs - feeder.sent.get(seq)!) <= TOLERANCE_MS, `forwarded ${line}`);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "a restart while the clock is untrusted loses nothing: the earlier run's readings are re-stamped from the boot's clock",
+  ignore,
+  fn: async () => {
+    faketime.check();
+    await using dir = await tempDir();
+    const clock = new FakeClock(dir.path);
+    clock.set(TO_1970());
+    const synced = join(dir.path, "synchronized");
+    let p = await logger(dir.path, clock, ["--clock-sync", `file:${synced}`]);
+    const first = new Feeder(p);
+    first.start();
+    await waitFor(() => first.count >= 40, 10_000);
+    await stopped(p, first); // systemd restarts it, still without a synchronized clock
+    p = await logger(dir.path, clock, ["--clock-sync", `file:${synced}`]);
+    await p.waitForRecord((r) => String(r.message).includes("earlier run of this boot"));
+    const second = new Feeder(p, first.last);
+    second.start();
+    await waitFor(() => second.count >= 40, 10_000);
+    clock.set(0);
+    Deno.writeTextFileSync(synced, "");
+    await restampedRecord(p);
+    await waitFor(() => p.records.filter((r) => String(r.message).startsWith("re-stamped")).length >= 2, 10_000);
+    await waitFor(() => second.count >= 80, 10_000);
+    await stopped(p, second);
+    assertTrueTimes(join(dir.path, "e.db"), first, second);
+    const stats = JSON.parse((await runOnce(["stats", "--json", "--db", join(dir.path, "e.db")])).stdout);
+    assert.equal(stats.clock.provisional_readings, 0);
+    assert.equal(stats.clock.abandoned_segments, 0);
   },
 });

@@ -82,26 +82,33 @@ Deno.test("a re-stamp reaches readings already compacted into chunks, and keeps 
   assert.equal(integrityCheck(path), "ok");
 });
 
-Deno.test("segments of an earlier run that never closed are abandoned at the next start, their readings counted", async () => {
+Deno.test("segments of an earlier run are adopted in the same boot (held, to re-stamp) and abandoned after a reboot", async () => {
   await using dir = await tempDir();
   const path = join(dir.path, "e.db");
   let store = Store.open(path, { durability: "normal" });
-  store.clock.beginSegment(segment(1));
-  store.appendBatch(batch(7, T0, 1));
+  store.clock.beginSegment({ ...segment(1), bootId: "boot-a", uptimeAnchor: 5000 });
+  store.appendBatch(batch(7, T0, 1)); // ids 1-7
+  store.clock.beginSegment({ ...segment(2), bootId: "boot-b", uptimeAnchor: 9000 });
+  store.appendBatch(batch(3, T0 + 7000, 2)); // ids 8-10
   store.close();
   store = Store.open(path, { durability: "normal" });
   try {
-    assert.equal(store.clock.nextSegmentId(), 2);
-    assert.equal(store.clock.abandonEarlier(T0), 7);
-    assert.equal(store.clock.abandonEarlier(T0), 0, "once");
-    assert.equal(store.clock.floor(), T0 + 6000);
+    assert.equal(store.clock.nextSegmentId(), 3);
+    const { adopted, abandoned } = store.clock.adoptEarlier("boot-b", T0);
+    assert.deepEqual(adopted, [{ id: 2, wallAnchor: T0, uptimeAnchor: 9000 }]);
+    assert.equal(abandoned, 7, "boot-a is gone: its readings stay provisional");
+    assert.equal(store.clock.heldFrom(2), 8, "forwarders hold the adopted segment's readings");
+    assert.deepEqual(store.clock.adoptEarlier("boot-b", T0).abandoned, 0, "abandoned once");
+    assert.equal(store.clock.floor(), T0 + 9000);
+    assert.equal(store.clock.restamp(2, 1000, T0), 3);
   } finally {
     store.close();
   }
   using reader = Reader.open(path);
   const summary = reader.clockSummary()!;
-  assert.deepEqual([summary.provisional, summary.abandonedSegments], [7, 1]);
+  assert.deepEqual([summary.provisional, summary.restamped, summary.abandonedSegments], [7, 3, 1]);
   assert.equal(reader.stampStatus()(4), "provisional");
+  assert.equal(reader.stampStatus()(9), "restamped");
 });
 
 Deno.test("a schema 3 database upgrades to 4 in place: its readings stay, the clock tables come", async () => {
