@@ -215,6 +215,7 @@ export class Timekeeping {
    * be re-stamped, unless its segment was held for `clockHoldMaxMs` already.
    */
   readonly holdFrom = (): number | undefined => {
+    if (this.#holdMaxMs === 0) return undefined; // --clock-hold-max 0: never hold
     let from: number | undefined;
     const clock = this.#store().clock;
     for (const segment of this.#holdable()) {
