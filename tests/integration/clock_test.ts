@@ -439,3 +439,35 @@ Deno.test({
     assert.equal(stats.clock.abandoned_segments, 0);
   },
 });
+
+Deno.test({
+  name: "after --clock-hold-max forwarders send provisional readings as they are, and say so",
+  ignore,
+  fn: async () => {
+    faketime.check();
+    await using dir = await tempDir();
+    await using upstream = lineReceiver();
+    const clock = new FakeClock(dir.path);
+    clock.set(TO_1970());
+    const p = await logger(dir.path, clock, [
+      "--clock-sync",
+      `file:${join(dir.path, "never")}`,
+      "--forward",
+      upstream.url,
+      "--clock-hold-max",
+      "2s",
+    ]);
+    const feeder = new Feeder(p);
+    feeder.start();
+    const released = await p.waitForRecord((r) => String(r.message).startsWith("forwarders held the provisional"));
+    assert.equal(released.hold_max_ms, 2000);
+    await waitFor(() => upstream.lines.some((l) => l.line.includes("sensor=probe")), 10_000, () => "nothing sent");
+    const first = upstream.lines.find((l) => l.line.includes("sensor=probe"))!;
+    const sentAfterMs = first.at - feeder.sent.values().next().value!;
+    assert.ok(sentAfterMs >= 1500, `the first provisional reading went upstream ${sentAfterMs} ms after it was taken`);
+    await stopped(p, feeder);
+    const stats = JSON.parse((await runOnce(["stats", "--json", "--db", join(dir.path, "e.db")])).stdout);
+    assert.ok(stats.clock.provisional_readings > 0);
+    assert.equal(stats.clock.state, "unknown", "the run ended untrusted");
+  },
+});
