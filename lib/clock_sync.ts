@@ -89,19 +89,28 @@ class ChronySync implements SyncSource {
   }
 }
 
+/** The directory chronyd keeps its command socket in while it runs (auto-detection). */
+const CHRONY_DIR = "/run/chrony";
+
 /**
- * The sync source a setting names; `auto` picks timesyncd when it runs on this system, else none
- * (chrony only when named: asking it means running a command).
+ * The sync source a setting names; `auto` picks timesyncd or chrony when one runs on this system
+ * (by their runtime directories), else none.
  */
 export function syncSourceOf(setting: ClockSyncSetting): SyncSource | undefined {
   if (setting === "none") return undefined;
   if (setting === "timesyncd") return new FileSync("timesyncd", TIMESYNCD_FILE);
   if (setting === "chrony") return new ChronySync();
   if (setting.startsWith("file:")) return new FileSync(setting, setting.slice(5));
+  if (isDirectory(TIMESYNCD_DIR)) return new FileSync("timesyncd", TIMESYNCD_FILE);
+  if (isDirectory(CHRONY_DIR)) return new ChronySync();
+  return undefined;
+}
+
+function isDirectory(path: string): boolean {
   try {
-    return Deno.statSync(TIMESYNCD_DIR).isDirectory ? new FileSync("timesyncd", TIMESYNCD_FILE) : undefined;
+    return Deno.statSync(path).isDirectory;
   } catch {
-    return undefined;
+    return false;
   }
 }
 

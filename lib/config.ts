@@ -361,7 +361,7 @@ const RUN_FIELDS: readonly Field[] = [
     name: "clock-sync",
     parse: parseClockSync,
     arg: "SOURCE",
-    default: "auto (timesyncd when it runs)",
+    default: "auto (timesyncd or chrony when one runs)",
     help: "auto, none, timesyncd, chrony or file:PATH: where the system says its clock is synchronized; " +
       "until it does, readings get provisional " +
       "timestamps, re-stamped once it does (file:PATH: synchronized while PATH exists; docs/RELIABILITY.md)",
