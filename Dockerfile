@@ -16,6 +16,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY deno.json deno.lock main.ts ./
 COPY lib ./lib
+# The compile task stamps lib/build_time.ts first; without .git here it keeps the committed date.
+COPY scripts/stamp_build_time.ts ./scripts/
 # The lockfile is frozen: the build fails instead of resolving different npm packages.
 RUN deno cache --frozen main.ts lib/serve/read_worker.ts
 RUN deno task compile

@@ -15,6 +15,8 @@
 import { parseArgs } from "node:util";
 import { ConfigError, InvalidValue } from "./errors.ts";
 import { argsProblem, helpWidth, optionLines, wrap } from "./help.ts";
+import type { ClockSettings } from "./clock.ts";
+import { parseClockSync } from "./clock_sync.ts";
 import { parseForwardTarget } from "./forward/mod.ts";
 import type { LogFormat, LogLevelName } from "./log.ts";
 import { DEFAULT_SOURCES, parseSourceList, type SourceSettings, type SourceSpec } from "./sources/mod.ts";
@@ -23,9 +25,10 @@ import { type DurationUnit, parseDurationMs, parseSizeBytes } from "./units.ts";
 
 /**
  * Settings of the `run` subcommand (the logger itself). The inputs' settings (`sources`,
- * `simRate`, `intervalMs`, `sysfsRoot`, …) are declared by the sources, in {@link SourceSettings}.
+ * `simRate`, `intervalMs`, `sysfsRoot`, …) are declared by the sources, in {@link SourceSettings};
+ * the clock's (`clockSync`, …) by `clock.ts`, in {@link ClockSettings}.
  */
-export interface RunConfig extends SourceSettings {
+export interface RunConfig extends SourceSettings, ClockSettings {
   db: string;
   durability: Durability;
   /** What to do with a damaged database of edgelog's own: refuse it (exit 4) or move it aside and go on. */
@@ -354,6 +357,34 @@ const RUN_FIELDS: readonly Field[] = [
     help: "move readings older than this into compressed per-sensor chunks (docs/STORAGE.md)",
   },
   {
+    key: "clockSync",
+    name: "clock-sync",
+    parse: parseClockSync,
+    arg: "SOURCE",
+    default: "auto (timesyncd or chrony when one runs)",
+    help: "auto, none, timesyncd, chrony or file:PATH: where the system says its clock is synchronized; " +
+      "until it does, readings get provisional " +
+      "timestamps, re-stamped once it does (file:PATH: synchronized while PATH exists; docs/RELIABILITY.md)",
+  },
+  {
+    key: "clockStepThresholdMs",
+    name: "clock-step-threshold",
+    parse: duration("ms", 10, HOUR_MS),
+    arg: "DURATION",
+    default: "2s",
+    help: "a jump of the wall clock against the monotonic clock larger than this is a step; a step back " +
+      "makes timestamps provisional until the wall clock catches up",
+  },
+  {
+    key: "clockHoldMaxMs",
+    name: "clock-hold-max",
+    parse: duration("m", 0, 30 * DAY_MS),
+    arg: "DURATION",
+    default: "1h",
+    help: "forwarders hold provisional readings until they are re-stamped, at most this long; then they " +
+      "send them as they are (0: never hold)",
+  },
+  {
     key: "logFormat",
     name: "log-format",
     parse: oneOf("auto", "pretty", "json"),
@@ -391,6 +422,9 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   statsIntervalMs: 60_000,
   downsampleBucketMs: 60_000,
   compactAfterMs: DEFAULT_COMPACT_AFTER_MS,
+  clockSync: "auto",
+  clockStepThresholdMs: 2000,
+  clockHoldMaxMs: HOUR_MS,
   logFormat: "auto",
   logLevel: "info",
   forward: [],

@@ -7,9 +7,8 @@
  */
 
 import type { RunConfig } from "./config.ts";
-import { startForwarding } from "./forward/mod.ts";
 import { logger } from "./log.ts";
-import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startRetention } from "./running.ts";
+import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startForwarders, startRetention } from "./running.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { type Quarantined, Store } from "./store/mod.ts";
 
@@ -83,13 +82,8 @@ export async function recoverFromDamage(
       log.warn("the read API could not open the fresh database: {error}", { error: String(e) })
     );
     run.pipeline.resume(run.store);
-    run.retention = startRetention(config, run.store);
-    if (config.forward.length > 0) {
-      run.forwarding = (deps.startForwarding ?? startForwarding)(config.forward, run.store, {
-        dbPath: run.store.path,
-        log,
-      });
-    }
+    run.retention = startRetention(config, run.store, run.clock);
+    if (config.forward.length > 0) run.forwarding = startForwarders(config.forward, run, deps);
   } finally {
     run.recovering = false;
   }

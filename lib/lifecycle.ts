@@ -6,8 +6,8 @@
  * of the stop is here, in the order it runs.
  *
  * ```
- * start:  listener settings → store (vetted, locked) → pipeline → sources → routes, listener
- *         → forwarders → sources start → retention, checkpoint and stats timers
+ * start:  listener settings → store (vetted, locked) → clock → pipeline → sources → routes, listener
+ *         → forwarders → sources start → retention, clock, checkpoint and stats timers
  * while:  SIGHUP → reload (sources, listener, forwarders, retention, log level; the buffer stays)
  *         a commit finds the file corrupt → damaged? move it aside, fresh store : retry
  * stop:   1 stop intake (timers, listener, sources) → 2 commit every reading taken
@@ -21,16 +21,17 @@
 import type { RunConfig } from "./config.ts";
 import { logQuarantine, recoverFromDamage } from "./damage_recovery.ts";
 import { DatabaseError, ExitCode, ListenError } from "./errors.ts";
-import { type Forwarding, startForwarding } from "./forward/mod.ts";
+import type { Forwarding } from "./forward/mod.ts";
 import { logger } from "./log.ts";
 import { type Counters, Pipeline } from "./pipeline.ts";
 import { listenForReload } from "./reload.ts";
-import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startRetention } from "./running.ts";
+import { COMMIT_ERROR_LOG_MS, type RunDeps, type Running, startForwarders, startRetention } from "./running.ts";
 import { HttpServer, registerRoutes, type RoutesDeps } from "./serve/mod.ts";
 import { createSources } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { type CheckpointResult, isCorruptionError, SCHEMA_VERSION, Store } from "./store/mod.ts";
 import { SystemdNotifier } from "./systemd_notify.ts";
+import { Timekeeping } from "./timekeeping.ts";
 
 export type { RunDeps } from "./running.ts";
 
@@ -120,6 +121,7 @@ export async function runLogger(config: RunConfig, stop: StopSignal, deps: RunDe
   await withinMs(hangUp?.finish() ?? Promise.resolve(), remaining() / 4);
   await stopIntake(run, remaining);
   await commitEverything(run.pipeline, remaining);
+  run.clock.restampPending(); // a segment that closed just before the stop
   await flushForwarders(run.forwarding, stop, remaining);
   const checkpoint = await checkpointAndClose(run, stop, remaining);
 
@@ -161,9 +163,12 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     );
   }
 
+  // The clock before the pipeline and the sources: they stamp with it.
+  let currentStore = () => store;
+  const clock = await Timekeeping.start(config, () => currentStore());
   // A start that fails after a source took readings still commits them before closing.
   let onDamage = () => stop.request("writer failed"); // until the parts recovery needs exist
-  const pipeline = opened.adopt(createPipeline(config, store, stop, () => onDamage()), (p) => {
+  const pipeline = opened.adopt(createPipeline(config, store, stop, () => onDamage(), clock), (p) => {
     p.stopTimers();
     p.flush(Number.MAX_SAFE_INTEGER);
     p.close();
@@ -172,6 +177,7 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     pipeline,
     http,
     knownSensors: store.sensorNames(),
+    now: clock.guard.now,
   });
   const run: Running = {
     store,
@@ -187,7 +193,10 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     notDamageLoggedAt: -Infinity,
     config,
     routeDeps: undefined as unknown as RoutesDeps,
+    clock,
   };
+  currentStore = () => run.store;
+  clock.bind(pipeline);
   const routeDeps: RoutesDeps = run.routeDeps = {
     pipeline,
     store,
@@ -197,6 +206,7 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
     startedAt: Date.now(),
     forwarders: () => run.forwarding?.lag() ?? [],
     quarantined: () => run.quarantined,
+    clock: () => clock.report(),
   };
   onDamage = () => void recoverFromDamage(run, run.config, deps, stop, (s) => routeDeps.store = s);
   if (http) {
@@ -216,7 +226,7 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   // Forwarders read committed rows on their own connections and keep their cursors through the
   // store; they start after the store is open and stop after the final commit.
   if (config.forward.length > 0) {
-    run.forwarding = (deps.startForwarding ?? startForwarding)(config.forward, store, { dbPath: store.path, log });
+    run.forwarding = startForwarders(config.forward, run, deps);
     opened.defer(() => run.forwarding!.flush(0));
   }
   for (const source of sources) {
@@ -227,7 +237,8 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   if (endedSources.length > 0 && endedSources.length === sources.length) {
     Promise.all(endedSources.map((s) => s.ended)).then(() => stop.request("all sources ended"));
   }
-  run.retention = startRetention(config, store);
+  run.retention = startRetention(config, store, clock);
+  run.timers.push(clock.startTimer());
   run.timers.push(startCheckpointTimer(() => run.store, config.checkpointIntervalMs));
   run.timers.push(startStatsTimer(run, config.statsIntervalMs));
   opened.move(); // started: from here on the shutdown steps release everything
@@ -238,13 +249,20 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
  * The pipeline in front of the store, logging commit failures (at most every 10 s). A commit
  * that finds the file corrupt calls `onCorrupt`; any other failure that will not go away stops.
  */
-function createPipeline(config: RunConfig, store: Store, stop: StopSignal, onCorrupt: () => void): Pipeline {
+function createPipeline(
+  config: RunConfig,
+  store: Store,
+  stop: StopSignal,
+  onCorrupt: () => void,
+  clock: Timekeeping,
+): Pipeline {
   const log = logger();
   let lastErrorLogAt = -Infinity;
   const pipeline: Pipeline = new Pipeline(store, {
     commitIntervalMs: config.commitIntervalMs,
     batchSize: config.batchSize,
     bufferSize: config.bufferSize,
+    clock: clock.guard,
     onCommitError: (error, transient) => {
       const now = performance.now();
       if (!transient && isCorruptionError(error)) {

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { type ClockGuard, resolveStamps } from "./clock.ts";
 import { type Reading, ReadingBatch } from "./reading.ts";
 import { Histogram } from "./histogram.ts";
 import { LoopStallMonitor } from "./loop_stall.ts";
@@ -80,6 +81,10 @@ export interface Counters {
   lastFlushOkAt: number;
   /** Failed commits since the last successful one. */
   commitErrorsInRow: number;
+  /** Readings taken with a provisional stamp (the wall clock was not trusted; `clock.ts`). */
+  provisional: number;
+  /** Of those, readings that arrived after their segment closed and were corrected on the way in. */
+  correctedOnArrival: number;
 }
 
 /** Settings of the pipeline. */
@@ -89,6 +94,11 @@ export interface PipelineOptions {
   bufferSize: number;
   /** Monotonic clock in ms; injectable for tests. */
   now?: () => number;
+  /**
+   * The clock that stamps readings: provisional stamps (with a fraction of a millisecond) are
+   * resolved to whole ms and their segment when taken. Without it every timestamp is kept as is.
+   */
+  clock?: Pick<ClockGuard, "segmentOf" | "everProvisional">;
   /** Called when a commit fails, with the error and whether it is worth retrying. */
   onCommitError?: (error: unknown, transient: boolean) => void;
   /** Called after the first successful commit following failures. */
@@ -137,6 +147,8 @@ export class Pipeline {
     lastFlushAt: 0,
     lastFlushOkAt: 0,
     commitErrorsInRow: 0,
+    provisional: 0,
+    correctedOnArrival: 0,
   };
   /** Duration of each commit, seconds. */
   readonly commitSeconds: Histogram = new Histogram(COMMIT_SECONDS_BOUNDS);
@@ -160,11 +172,19 @@ export class Pipeline {
   /** Accepts readings into the buffer, as many as fit; the rest are counted as dropped. */
   readonly emit: Emit = (readings) => {
     const n = Math.min(this.#buffer.room, readings.length);
+    const at = this.#buffer.length;
     this.#buffer.push(readings, 0, n);
+    this.#resolveStamps(at, at + n);
     this.counters.dropped += readings.length - n;
     this.#took(n);
     return n;
   };
+
+  /** Resolves the provisional stamps of `buffer[from..to)` (see {@link resolveStamps}). */
+  #resolveStamps(from: number, to: number): void {
+    const clock = this.#options.clock;
+    if (clock !== undefined && clock.everProvisional) resolveStamps(clock, this.#buffer, from, to, this.counters);
+  }
 
   /** Counts `n` readings just added to the buffer as taken and starts a commit if a batch is full. */
   #took(n: number): void {
@@ -201,6 +221,7 @@ export class Pipeline {
         if (n <= 0) return;
         if (n > buffer.room) throw new RangeError(`${source} wrote ${n} readings into ${buffer.room} free places`);
         buffer.length += n;
+        this.#resolveStamps(buffer.length - n, buffer.length);
         c.taken += n;
         this.#took(n);
       },

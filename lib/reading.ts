@@ -62,6 +62,14 @@ export class ReadingBatch {
   /** Unix ms of each reading. */
   readonly ts: Float64Array;
   readonly value: Float64Array;
+  /**
+   * The clock segment of each reading's stamp (`clock.ts`): 0 for a trusted or a client's
+   * timestamp; `s > 0` for a provisional stamp of segment `s` still to be re-stamped; `-s` for one
+   * the pipeline already corrected. Set by the pipeline, recorded by the store.
+   */
+  readonly segment: Int32Array;
+  /** Set once a reading of this batch had a provisional stamp: until then `segment` is all 0. */
+  everProvisional = false;
   readonly sensors: SensorTable;
   length = 0;
 
@@ -70,6 +78,7 @@ export class ReadingBatch {
     this.sensor = new Uint32Array(capacity);
     this.ts = new Float64Array(capacity);
     this.value = new Float64Array(capacity);
+    this.segment = new Int32Array(capacity);
     this.sensors = sensors;
   }
 
@@ -96,13 +105,14 @@ export class ReadingBatch {
   /** Appends `readings[from..to)`; throws a RangeError, taking none, if they do not fit. */
   push(readings: readonly Reading[], from: number, to: number): void {
     if (to - from > this.room) throw new RangeError(`${to - from} readings do not fit in ${this.room} free places`);
-    const { sensor, ts, value, sensors } = this;
+    const { sensor, ts, value, segment, sensors } = this;
     let n = this.length;
     for (let i = from; i < to; i++) {
       const r = readings[i];
       sensor[n] = sensors.intern(r.sensor, r.unit);
       ts[n] = r.ts;
       value[n] = r.value;
+      segment[n] = 0;
       n++;
     }
     this.length = n;
@@ -118,6 +128,7 @@ export class ReadingBatch {
     this.sensor.copyWithin(0, n, this.length);
     this.ts.copyWithin(0, n, this.length);
     this.value.copyWithin(0, n, this.length);
+    if (this.everProvisional) this.segment.copyWithin(0, n, this.length);
     this.length -= n;
   }
 

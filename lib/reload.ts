@@ -9,9 +9,8 @@
 
 import type { RunConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
-import { startForwarding } from "./forward/mod.ts";
 import { logger, setupLogging } from "./log.ts";
-import { type RunDeps, type Running, startRetention } from "./running.ts";
+import { type RunDeps, type Running, startForwarders, startRetention } from "./running.ts";
 import { HttpServer, registerRoutes } from "./serve/mod.ts";
 import { createSources } from "./sources/mod.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -38,6 +37,7 @@ const RETENTION: readonly (keyof RunConfig)[] = [
   "compactAfterMs",
 ];
 const LIVE_ELSEWHERE: readonly (keyof RunConfig)[] = ["forward", "logLevel", "onDamage", "shutdownTimeoutMs"];
+const CLOCK: readonly (keyof RunConfig)[] = ["clockSync", "clockStepThresholdMs", "clockHoldMaxMs"];
 
 /** The SIGHUP handler of one logger run, from {@link listenForReload}. */
 export interface ReloadListener {
@@ -117,7 +117,7 @@ async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<vo
     });
     (next as unknown as Record<string, unknown>)[key] = old[key];
   }
-  const known = new Set<keyof RunConfig>([...RESTART_ONLY, ...LISTENER, ...RETENTION, ...LIVE_ELSEWHERE]);
+  const known = new Set<keyof RunConfig>([...RESTART_ONLY, ...LISTENER, ...RETENTION, ...LIVE_ELSEWHERE, ...CLOCK]);
   const sourceKeys = (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !known.has(k));
   const hasHttpSource = (c: RunConfig) => c.sources.some((s) => s.kind === "http");
   const restartListener = changed(LISTENER).length > 0 ||
@@ -125,6 +125,7 @@ async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<vo
   const restartSources = restartListener || changed(sourceKeys).length > 0;
   run.config = next;
   if (changed(["logLevel"]).length > 0) setupLogging({ format: next.logFormat, level: next.logLevel });
+  if (changed(CLOCK).length > 0) run.clock.configure(next);
 
   if (restartSources) {
     for (const source of run.sources) {
@@ -165,6 +166,7 @@ async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<vo
         pipeline: run.pipeline,
         http: run.http,
         knownSensors: run.store.sensorNames(),
+        now: run.clock.guard.now,
       });
     } catch (e) {
       log.error("reload: the sources cannot start: {error}; running without them until the next reload", {
@@ -176,16 +178,14 @@ async function reload(run: Running, stop: StopSignal, deps: RunDeps): Promise<vo
   }
   if (changed(RETENTION).length > 0) {
     run.retention?.stop();
-    run.retention = startRetention(next, run.store);
+    run.retention = startRetention(next, run.store, run.clock);
   }
   if (changed(["forward"]).length > 0 && !stop.stopping) {
     if (run.forwarding) {
       run.forwarding.abort();
       await run.forwarding.flush(0);
     }
-    run.forwarding = next.forward.length > 0
-      ? (deps.startForwarding ?? startForwarding)(next.forward, run.store, { dbPath: run.store.path, log })
-      : undefined;
+    run.forwarding = next.forward.length > 0 ? startForwarders(next.forward, run, deps) : undefined;
   }
   log.info("configuration reloaded: {changed}", {
     changed: (Object.keys(next) as (keyof RunConfig)[]).filter((k) => !same(old[k], next[k])).join(", ") ||

@@ -7,13 +7,14 @@
  */
 
 import type { RunConfig } from "./config.ts";
-import type { Forwarding, startForwarding } from "./forward/mod.ts";
+import { type Forwarding, startForwarding } from "./forward/mod.ts";
 import { logger } from "./log.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { HttpServer, Routes, RoutesDeps } from "./serve/mod.ts";
 import type { Source, SourceContext, SourceSettings } from "./sources/mod.ts";
 import { type Quarantined, Retention, type Store } from "./store/mod.ts";
 import type { SystemdNotifier } from "./systemd_notify.ts";
+import type { Timekeeping } from "./timekeeping.ts";
 
 /** Least time between two log records of the same recurring failure, ms. */
 export const COMMIT_ERROR_LOG_MS = 10_000;
@@ -57,18 +58,21 @@ export interface Running {
   config: RunConfig;
   /** What the routes read; the same object across listener restarts. */
   routeDeps: RoutesDeps;
+  /** The clock: trusted or not, provisional stamps, re-stamps, the forwarders' hold. */
+  clock: Timekeeping;
 }
 
 /**
  * Housekeeping in short steps between group commits on the writer's connection: compaction
  * always, retention and downsampling when configured.
  */
-export function startRetention(config: RunConfig, store: Store): Retention {
+export function startRetention(config: RunConfig, store: Store, clock: Timekeeping): Retention {
   const log = logger();
   let lastErrorAt = -Infinity;
   let lastUnsentWarningAt = -Infinity;
   const retention = store.retention({
     ...config,
+    now: clock.time, // edgelog's time: a wall clock in the future must not expire everything
     onError: (error) => {
       if (performance.now() - lastErrorAt < RETENTION_LOG_MS) return; // counted in the stats record
       lastErrorAt = performance.now();
@@ -95,4 +99,13 @@ export function startRetention(config: RunConfig, store: Store): Retention {
     );
   }
   return retention;
+}
+
+/** Starts the forwarders of `urls` on the run's store; they hold provisional readings (`timekeeping.ts`). */
+export function startForwarders(urls: readonly string[], run: Running, deps: RunDeps): Forwarding {
+  return (deps.startForwarding ?? startForwarding)(urls, run.store, {
+    dbPath: run.store.path,
+    log: logger(),
+    holdFrom: run.clock.holdFrom,
+  });
 }

@@ -19,6 +19,9 @@ const GROUND_FLOOR = [
   "histogram.ts",
   "log.ts",
   "proc_io.ts",
+  "build_time.ts",
+  "clock.ts",
+  "clock_sync.ts",
 ];
 const MAX_LINES = 400;
 

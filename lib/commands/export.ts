@@ -7,7 +7,7 @@
 
 import { ConfigError } from "../errors.ts";
 import { csvField, type ExportFormat, LINE_DIALECTS, type LineDialect, lpEscape, lpRefusal } from "../formats.ts";
-import { Reader, type SensorInfo } from "../store/mod.ts";
+import { Reader, type SensorInfo, type StampStatus } from "../store/mod.ts";
 import { parseTime } from "../units.ts";
 import { choiceOption, COMMON_HELP, integerOption, parseCommand } from "./_args.ts";
 import { Output } from "./_output.ts";
@@ -29,6 +29,9 @@ page by page, each page a short read that never blocks the writer.
   --until TIME           only readings before TIME (exclusive); default no end
   --after-id ID          only readings with id > ID: resume an interrupted export; default 0
   --no-header            CSV without its header line (to append a resumed export)
+  --restamped            one more column, clock: restamped (its provisional timestamp was
+                         corrected once the wall clock was trusted), provisional (never
+                         corrected), or empty; csv and ndjson
   --measurement NAME     line protocol measurement (default edgelog)
   --dialect portable|influxdb1|victoriametrics
                          the server the lines are for (default portable: read alike by
@@ -57,6 +60,7 @@ export const exportCommand: Command = {
       "no-header": { type: "boolean" },
       measurement: { type: "string" },
       dialect: { type: "string" },
+      restamped: { type: "boolean" },
     }, USAGE);
     if (!values) return 0;
     const now = Date.now();
@@ -69,12 +73,20 @@ export const exportCommand: Command = {
     const refusal = lpRefusal(measurement, "measurement", dialect);
     if (refusal !== undefined) throw new ConfigError([`--measurement: ${JSON.stringify(measurement)} ${refusal}`]);
     if (values.out !== undefined) Output.checkPath(values.out, "--out");
+    if (values.restamped && format === "line") {
+      throw new ConfigError([
+        "--restamped: line protocol has no place for it that would not change the series; use csv or ndjson",
+      ]);
+    }
 
     using reader = Reader.open(values.db);
     const out = values.out === undefined ? Output.stdout() : Output.file(values.out, "--out");
     const refused = new Map<string, { reason: string; readings: number }>();
-    const encode = encoder(format, { measurement, dialect, refused }, reader, out);
-    if (format === "csv" && !values["no-header"]) out.write("id,ts,time,sensor,value,unit\r\n");
+    const clock = values.restamped ? reader.stampStatus() : undefined;
+    const encode = encoder(format, { measurement, dialect, refused }, reader, out, clock);
+    if (format === "csv" && !values["no-header"]) {
+      out.write(clock ? "id,ts,time,sensor,value,unit,clock\r\n" : "id,ts,time,sensor,value,unit\r\n");
+    }
 
     let interrupted: string | undefined;
     const onSignal = (sig: Deno.Signal) => () => interrupted ??= sig;
@@ -140,6 +152,7 @@ function encoder(
   line: { measurement: string; dialect: LineDialect; refused: Map<string, { reason: string; readings: number }> },
   reader: Reader,
   out: Output,
+  clock?: (id: number) => StampStatus,
 ): Encode {
   const utf8 = new TextEncoder();
   const perSensor = <T>(make: (s: SensorInfo) => T): (sensorId: number) => T => {
@@ -154,9 +167,17 @@ function encoder(
     };
   };
   const bytes = (text: string) => utf8.encode(text);
+  // --restamped: one more column, `restamped`, `provisional` or empty (`clock_log.ts`).
+  const csvEnd = bytes("\r\n"), jsonEnd = bytes("}\n");
+  const csvClock = { restamped: bytes(",restamped\r\n"), provisional: bytes(",provisional\r\n"), none: bytes(",\r\n") };
+  const jsonClock = {
+    restamped: bytes(',"clock":"restamped"}\n'),
+    provisional: bytes(',"clock":"provisional"}\n'),
+    none: jsonEnd,
+  };
   switch (format) {
     case "csv": {
-      const parts = perSensor((s) => [bytes(`,${csvField(s.name)},`), bytes(`,${csvField(s.unit)}\r\n`)] as const);
+      const parts = perSensor((s) => [bytes(`,${csvField(s.name)},`), bytes(`,${csvField(s.unit)}`)] as const);
       return (id, sensorId, ts, value) => {
         const [name, unit] = parts(sensorId);
         out.reserve(RECORD_BYTES + name.length + unit.length);
@@ -168,13 +189,14 @@ function encoder(
         out.bytes(name);
         out.ascii(String(value));
         out.bytes(unit);
+        out.bytes(clock ? csvClock[clock(id) ?? "none"] : csvEnd);
         return true;
       };
     }
     case "ndjson": {
       const parts = perSensor((s) => [
         bytes(`,"sensor":${JSON.stringify(s.name)},"ts":`),
-        bytes(`,"unit":${JSON.stringify(s.unit)}}\n`),
+        bytes(`,"unit":${JSON.stringify(s.unit)}`),
       ]);
       return (id, sensorId, ts, value) => {
         const [name, unit] = parts(sensorId);
@@ -186,6 +208,7 @@ function encoder(
         out.ascii(',"value":');
         out.ascii(Number.isFinite(value) ? String(value) : "null");
         out.bytes(unit);
+        out.bytes(clock ? jsonClock[clock(id) ?? "none"] : jsonEnd);
         return true;
       };
     }

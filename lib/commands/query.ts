@@ -6,7 +6,7 @@
 
 import { ConfigError } from "../errors.ts";
 import { csvRecord, jsonNumber } from "../formats.ts";
-import { type Bucket, Reader, type ReadRange, type StoredReading } from "../store/mod.ts";
+import { type Bucket, Reader, type ReadRange, type StampStatus, type StoredReading } from "../store/mod.ts";
 import { parseBucketMs, parseTime } from "../units.ts";
 import { choiceOption, COMMON_HELP, integerOption, parseCommand } from "./_args.ts";
 import { Output } from "./_output.ts";
@@ -26,6 +26,9 @@ avg, min, max, count and last (buckets aligned to the unix epoch, UTC).
   --every WIDTH          downsample into buckets of WIDTH (10s, 1m, 1h, 1d); default raw
   --format FORMAT        table (default on a terminal), csv (default otherwise), ndjson, json
   --limit N              at most N rows; default no limit
+  --restamped            one more column, clock: restamped (its provisional timestamp was
+                         corrected once the wall clock was trusted), provisional (never
+                         corrected), or empty; raw readings only
 ${COMMON_HELP}
 
 Exit codes: 0 ok, 2 bad option/time/unknown sensor, 4 database missing or unreadable.`;
@@ -44,6 +47,7 @@ export const queryCommand: Command = {
       every: { type: "string" },
       format: { type: "string" },
       limit: { type: "string" },
+      restamped: { type: "boolean" },
     }, USAGE);
     if (!values) return Promise.resolve(0);
     const now = Date.now();
@@ -65,13 +69,15 @@ export const queryCommand: Command = {
     if (since !== undefined && until !== undefined && since >= until) {
       problems.push(`--since (${isoTime(since)}) must be before --until (${isoTime(until)})`);
     }
+    if (values.restamped && every !== undefined) problems.push("--restamped shows raw readings; leave out --every");
     if (problems.length) throw new ConfigError(problems);
 
     using reader = Reader.open(values.db);
     const sensors = reader.resolveSensors(values.sensor ?? [], "--sensor");
     const out = Output.stdout();
     const range: ReadRange = { sensors, since, until };
-    const sink = new RowSink(out, format ?? (out.isTerminal ? "table" : "csv"), every !== undefined, sensors);
+    const clock = values.restamped ? reader.stampStatus() : undefined;
+    const sink = new RowSink(out, format ?? (out.isTerminal ? "table" : "csv"), every !== undefined, sensors, clock);
     if (every === undefined) {
       for (const r of reader.readings(range, limit)) {
         sink.reading(r);
@@ -94,13 +100,25 @@ class RowSink {
   readonly #out: Output;
   readonly #format: Format;
   readonly #sensorWidth: number;
+  readonly #clock: ((id: number) => StampStatus) | undefined;
   #first = true;
 
-  constructor(out: Output, format: Format, buckets: boolean, sensors: readonly { name: string }[]) {
+  constructor(
+    out: Output,
+    format: Format,
+    buckets: boolean,
+    sensors: readonly { name: string }[],
+    clock?: (id: number) => StampStatus,
+  ) {
     this.#out = out;
     this.#format = format;
+    this.#clock = clock;
     this.#sensorWidth = Math.max(6, ...sensors.map((s) => s.name.length));
-    const header = buckets ? ["time", "sensor", "avg", "min", "max", "count", "last"] : ["time", "sensor", "value"];
+    const header = buckets
+      ? ["time", "sensor", "avg", "min", "max", "count", "last"]
+      : clock
+      ? ["time", "sensor", "value", "clock"]
+      : ["time", "sensor", "value"];
     if (format === "csv") out.write(csvRecord(["ts", ...header]));
     else if (format === "table") out.write(this.#tableLine(header));
     else if (format === "json") out.write("[");
@@ -122,9 +140,17 @@ class RowSink {
   }
 
   reading(r: StoredReading): void {
-    if (this.#format === "csv") this.#out.write(csvRecord([r.ts, isoTime(r.ts), r.sensor, r.value]));
-    else if (this.#format === "table") this.#out.write(this.#tableLine([isoTime(r.ts), r.sensor, fmt(r.value)]));
-    else this.#json({ sensor: r.sensor, ts: r.ts, value: jsonNumber(r.value) });
+    if (this.#clock === undefined) {
+      if (this.#format === "csv") this.#out.write(csvRecord([r.ts, isoTime(r.ts), r.sensor, r.value]));
+      else if (this.#format === "table") this.#out.write(this.#tableLine([isoTime(r.ts), r.sensor, fmt(r.value)]));
+      else this.#json({ sensor: r.sensor, ts: r.ts, value: jsonNumber(r.value) });
+      return;
+    }
+    const clock = this.#clock(r.id) ?? "";
+    if (this.#format === "csv") this.#out.write(csvRecord([r.ts, isoTime(r.ts), r.sensor, r.value, clock]));
+    else if (this.#format === "table") {
+      this.#out.write(this.#tableLine([isoTime(r.ts), r.sensor, fmt(r.value), clock]));
+    } else this.#json({ sensor: r.sensor, ts: r.ts, value: jsonNumber(r.value), clock: clock || null });
   }
 
   bucket(b: Bucket): void {

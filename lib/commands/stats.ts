@@ -42,6 +42,52 @@ export interface DbStats {
   forwarders: ForwardLag[];
   /** Damaged databases moved aside next to this one (`<db>.damaged-*`), oldest first. */
   quarantined: string[];
+  /** The clock (schema 4): provisional and re-stamped readings, the last untrusted stretch. */
+  clock: ClockStats | null;
+}
+
+/** What `stats` says of the clock (docs/RELIABILITY.md, "Wrong clocks"). */
+export interface ClockStats {
+  /**
+   * `trusted`; `untrusted` while the running logger's latest segment is open (its readings get
+   * provisional timestamps); `unknown` when no logger runs and the last segment never closed.
+   */
+  state: "trusted" | "untrusted" | "unknown";
+  /** Readings whose provisional timestamps were never re-stamped (yet). */
+  provisional_readings: number;
+  restamped_readings: number;
+  segments: number;
+  /** Segments of runs that ended before the clock was trusted: their readings stay provisional. */
+  abandoned_segments: number;
+  last_segment: {
+    id: number;
+    reason: string;
+    wall_at_start: number;
+    correction_ms: number | null;
+    restamped_at: number | null;
+    abandoned_at: number | null;
+  } | null;
+}
+
+function clockStats(reader: Reader, writerRuns: boolean): ClockStats | null {
+  const c = reader.clockSummary();
+  if (c === undefined) return null;
+  const open = c.last !== null && c.last.restampedAt === null && c.last.abandonedAt === null;
+  return {
+    state: !open ? "trusted" : writerRuns ? "untrusted" : "unknown",
+    provisional_readings: c.provisional,
+    restamped_readings: c.restamped,
+    segments: c.segments,
+    abandoned_segments: c.abandonedSegments,
+    last_segment: c.last === null ? null : {
+      id: c.last.id,
+      reason: c.last.reason,
+      wall_at_start: c.last.wallAtStart,
+      correction_ms: c.last.correctionMs,
+      restamped_at: c.last.restampedAt,
+      abandoned_at: c.last.abandonedAt,
+    },
+  };
 }
 
 /** Collects {@link DbStats} with index lookups and one count (no table scan beyond the count). */
@@ -74,6 +120,7 @@ export function collectStats(reader: Reader): DbStats {
       : null,
     forwarders: reader.forwardLags(),
     quarantined: quarantinedBeside(reader.path),
+    clock: clockStats(reader, pid !== undefined),
   };
 }
 
@@ -119,6 +166,15 @@ export const statsCommand: Command = {
         ...s.forwarders.map((f) =>
           `forwarder       ${f.name}: ${f.rows} readings behind (${f.seconds.toFixed(0)} s), cursor at id ${f.cursor}`
         ),
+        ...(s.clock === null ? [] : [
+          `clock           ${s.clock.state}; ${s.clock.restamped_readings} readings re-stamped, ` +
+          `${s.clock.provisional_readings} provisional` +
+          (s.clock.last_segment?.correction_ms != null
+            ? ` (last correction ${s.clock.last_segment.correction_ms} ms)`
+            : s.clock.last_segment
+            ? ` (since ${s.clock.last_segment.reason})`
+            : ""),
+        ]),
         ...s.quarantined.map((q) =>
           `DAMAGED         ${q} was moved aside; recover it: edgelog salvage ${q} --db ${s.db}`
         ),

@@ -43,6 +43,8 @@ export interface AgentOptions {
   backoff?: Backoff;
   /** Random source in [0, 1); injectable for tests. */
   random?: () => number;
+  /** The first id not to send yet (provisional readings before their re-stamp); none: send all. */
+  holdFrom?: () => number | undefined;
   log: Logger;
 }
 
@@ -79,7 +81,7 @@ export class ForwardAgent {
   readonly #forwarder: Forwarder;
   readonly #cursors: CursorStore;
   readonly #reader: OutboxReader;
-  readonly #options: Required<Omit<AgentOptions, "log">> & { log: Logger };
+  readonly #options: Required<Omit<AgentOptions, "log" | "holdFrom">> & Pick<AgentOptions, "log" | "holdFrom">;
   #cursor = 0;
   #failuresInRow = 0;
   #lastWarnAt = -Infinity;
@@ -112,7 +114,11 @@ export class ForwardAgent {
   /** How far behind the log this forwarder is. */
   lag(nowMs: number = Date.now()): ForwardLag {
     if (this.#finalLag) return this.#finalLag;
-    return this.#reader.lag(this.name, this.#cursor, nowMs);
+    const lag = this.#reader.lag(this.name, this.#cursor, nowMs);
+    const hold = this.#options.holdFrom?.();
+    // The rows at or after the hold: committed, not sent, waiting for their re-stamp.
+    if (hold !== undefined) lag.held = Math.max(0, Math.min(lag.rows, lag.rows - (hold - 1 - lag.cursor)));
+    return lag;
   }
 
   /**
@@ -161,7 +167,11 @@ export class ForwardAgent {
     while (!this.#aborted) {
       let rows;
       try {
+        const hold = this.#options.holdFrom?.(); // asked first: rows committed later are not in this page
         rows = this.#reader.after(this.#cursor, batchSize);
+        if (hold !== undefined && rows.length > 0 && rows[rows.length - 1].id >= hold) {
+          rows = rows.filter((r) => r.id < hold);
+        }
       } catch (e) {
         log.error("forwarder {name}: cannot read the outbox: {error}", { name: this.name, error: String(e) });
         if (this.#draining) return;

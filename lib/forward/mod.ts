@@ -60,6 +60,11 @@ export interface ForwardingOptions {
   dbPath: string;
   log: Logger;
   host?: string;
+  /**
+   * The first reading id not to send yet (provisional readings waiting for their re-stamp), or
+   * undefined to send everything; asked before each batch.
+   */
+  holdFrom?: () => number | undefined;
   /** Overrides for tests (poll interval, backoff, random). */
   agent?: Partial<Pick<AgentOptions, "pollMs" | "backoff" | "random">>;
 }
@@ -88,6 +93,7 @@ export function startForwarding(urls: readonly string[], cursors: CursorStore, o
         batchSize: target.batchSize,
         backoff: target.backoff,
         log: options.log,
+        holdFrom: options.holdFrom,
         ...options.agent,
       },
     );

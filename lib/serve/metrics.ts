@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ClockReport } from "../clock.ts";
 import type { Histogram } from "../histogram.ts";
 import type { Pipeline } from "../pipeline.ts";
 import { writtenBytes } from "../proc_io.ts";
@@ -95,6 +96,8 @@ export interface MetricsSources {
   forwarders: readonly ForwardLag[];
   /** Damaged databases this logger moved aside. */
   quarantined?: number;
+  /** The clock's state; no clock metrics without it. */
+  clock?: ClockReport;
   /** Reads `/proc/self/stat` and friends; injectable for tests. */
   readProc?: (path: string) => string;
   /** Counts the entries of a directory (`/proc/self/fd`); injectable for tests. */
@@ -195,10 +198,57 @@ export function renderMetrics(src: MetricsSources): string {
       "Age of the oldest reading not yet sent upstream.",
     );
     for (const f of src.forwarders) age.sample(f.seconds, { forwarder: f.name });
+    const held = out.family(
+      "edgelog_forwarder_held_readings",
+      "gauge",
+      "Readings not sent yet because their provisional timestamps wait for the re-stamp.",
+    );
+    for (const f of src.forwarders) held.sample(f.held ?? 0, { forwarder: f.name });
   }
+  if (src.clock) clockMetrics(out, src.clock);
 
   processMetrics(out, src.readProc ?? Deno.readTextFileSync, src.countEntries);
   return out.text();
+}
+
+/** The clock's state (`clock.ts`): trusted or not, provisional and re-stamped readings, steps. */
+function clockMetrics(out: Exposition, c: ClockReport): void {
+  out.family(
+    "edgelog_clock_trusted",
+    "gauge",
+    "1 while the wall clock is trusted, 0 while readings get provisional timestamps.",
+  )
+    .sample(c.trusted ? 1 : 0);
+  out.family(
+    "edgelog_clock_untrusted_seconds",
+    "gauge",
+    "How long the wall clock has not been trusted (0 while it is).",
+  ).sample(c.untrustedForMs / 1000);
+  out.family(
+    "edgelog_clock_offset_seconds",
+    "gauge",
+    "edgelog's time minus the wall clock while it is not trusted (0 while it is).",
+  ).sample(c.offsetMs / 1000);
+  out.family(
+    "edgelog_clock_synchronized",
+    "gauge",
+    "What the system's sync state said last: 1 synchronized, 0 not, -1 no source or no answer yet.",
+  ).sample(c.synchronized === null ? -1 : c.synchronized ? 1 : 0, { source: c.sync });
+  out.family(
+    "edgelog_clock_steps_total",
+    "counter",
+    "Steps of the wall clock against the monotonic clock beyond --clock-step-threshold.",
+  ).sample(c.steps);
+  out.family(
+    "edgelog_clock_provisional_readings_total",
+    "counter",
+    "Readings taken with a provisional timestamp (the wall clock was not trusted).",
+  ).sample(c.provisionalTaken);
+  out.family(
+    "edgelog_clock_restamped_readings_total",
+    "counter",
+    "Readings whose provisional timestamp was re-stamped with the true time.",
+  ).sample(c.restamped);
 }
 
 /** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux ABI). */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ClockReport } from "../clock.ts";
 import type { Pipeline } from "../pipeline.ts";
 import { writtenBytes } from "../proc_io.ts";
 import type { ForwardLag, Quarantined, Store } from "../store/mod.ts";
@@ -32,6 +33,8 @@ export interface RoutesDeps {
   now?: () => number;
   /** Damaged databases moved aside by this logger, oldest first. */
   quarantined?: () => readonly Quarantined[];
+  /** The clock's state (trusted, provisional and re-stamped readings); none in tests without it. */
+  clock?: () => ClockReport;
 }
 
 /** The routes' resources; {@link close} after the listener stopped, before the final checkpoint. */
@@ -45,6 +48,23 @@ export interface Routes {
 }
 
 const NO_STORE = { "cache-control": "no-store" };
+
+/** The clock's state as `/api/v1/status` (and the dashboard) show it. */
+export function clockJson(c: ClockReport): Record<string, unknown> {
+  return {
+    trusted: c.trusted,
+    reason: c.reason,
+    sync: c.sync,
+    synchronized: c.synchronized,
+    steps: c.steps,
+    last_step_ms: c.lastStepMs,
+    untrusted_s: c.untrustedForMs / 1000,
+    offset_ms: c.offsetMs,
+    provisional_taken: c.provisionalTaken,
+    restamped: c.restamped,
+    holding_forwarders: c.holding,
+  };
+}
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), {
@@ -95,6 +115,7 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
         bufferSize: deps.bufferSize,
         forwarders: forwarders(),
         quarantined: deps.quarantined?.().length ?? 0,
+        clock: deps.clock?.(),
       }),
       { headers: { "content-type": METRICS_CONTENT_TYPE, ...NO_STORE } },
     ));
@@ -120,7 +141,13 @@ export async function registerRoutes(http: HttpServer, deps: RoutesDeps): Promis
       stored_bytes_per_reading: deps.store.bytesPerReading(),
       rss_bytes: Deno.memoryUsage().rss,
       uptime_s: (now() - deps.startedAt) / 1000,
-      forwarders: forwarders().map((f) => ({ name: f.name, lag_readings: f.rows, lag_seconds: f.seconds })),
+      forwarders: forwarders().map((f) => ({
+        name: f.name,
+        lag_readings: f.rows,
+        lag_seconds: f.seconds,
+        held_readings: f.held ?? 0,
+      })),
+      clock: deps.clock ? clockJson(deps.clock()) : null,
     });
   });
 

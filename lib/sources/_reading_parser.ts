@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ClockGuard } from "../clock.ts";
 import type { Reading } from "../reading.ts";
 
 /** Every reason an input may be refused for: the keys of `rejectedByReason` in the stats. */
@@ -192,7 +193,10 @@ export function checkReading(
     if (!Number.isFinite(ts)) return fail("not_finite", '"ts" must be a finite number (unix ms)');
     t = Math.round(ts);
     if (t < LIMITS.tsMin) return fail("ts_before_2000", '"ts" is before 2000-01-01 (it is unix milliseconds)');
-    if (t > now + LIMITS.tsFutureMs) return fail("ts_in_future", '"ts" is more than 24 h in the future');
+    // A provisional `now` (the wall clock is not trusted, `clock.ts`) cannot tell what is future.
+    if (t > now + LIMITS.tsFutureMs && !ClockGuard.isProvisional(now)) {
+      return fail("ts_in_future", '"ts" is more than 24 h in the future');
+    }
   }
   return { ok: true, reading: unit === undefined ? { sensor, ts: t, value } : { sensor, ts: t, value, unit } };
 }

@@ -63,6 +63,11 @@ export interface SourceContext {
    * simulated and sysfs sensors are fixed by the configuration and not limited.
    */
   knownSensors?: readonly string[];
+  /**
+   * The clock that stamps readings taken without a timestamp of their own (`ClockGuard.now`:
+   * provisional stamps while the wall clock is not trusted); `Date.now` by default.
+   */
+  now?: () => number;
 }
 
 /**
@@ -85,13 +90,14 @@ function createSource(
   context: SourceContext,
   sensorLimit: SensorLimit,
 ): Source {
-  const { pipeline } = context;
+  const { pipeline, now } = context;
   switch (spec.kind) {
     case "simulated":
       return new SimulatedSource({
         ratePerSecond: settings.simRate,
         sensors: settings.simSensors,
         sink: pipeline.sinkFor("simulated"),
+        stamp: now,
         onSkipped: (n) => pipeline.countSkipped("simulated", n),
       });
     case "sysfs":
@@ -99,18 +105,21 @@ function createSource(
         root: settings.sysfsRoot,
         intervalMs: settings.intervalMs,
         rejections: rejectionsOf("sysfs", pipeline),
+        now,
       });
     case "exec":
       return new ExecSource({
         spec: spec.exec!,
         intervalMs: settings.intervalMs,
         rejections: rejectionsOf(`exec ${spec.exec!.argv[0]}`, pipeline),
+        now,
         sensorLimit,
       });
     case "stdin":
       return new StdinSource({
         room: () => pipeline.room,
         rejections: rejectionsOf("stdin", pipeline),
+        now,
         sensorLimit,
       });
     case "http":
@@ -119,6 +128,7 @@ function createSource(
         http: context.http,
         pipeline,
         rejections: rejectionsOf("http", pipeline),
+        now,
         maxBodyBytes: settings.httpMaxBodyBytes,
         sensorLimit,
       });
@@ -127,6 +137,7 @@ function createSource(
         spec: spec.mqtt!,
         pipeline,
         rejections: rejectionsOf(`mqtt ${spec.mqtt!.display}`, pipeline),
+        now,
         sensorLimit,
         host: hostName(),
         dbPath: settings.db ?? "edgelog.db",
@@ -135,6 +146,7 @@ function createSource(
       return new SerialSource({
         spec: spec.serial!,
         rejections: rejectionsOf(`serial ${spec.serial!.device}`, pipeline),
+        now,
         sensorLimit,
       });
     case "modbus":
@@ -142,6 +154,7 @@ function createSource(
         spec: spec.modbus!,
         intervalMs: settings.intervalMs,
         rejections: rejectionsOf(spec.modbus!.display, pipeline),
+        now,
       });
   }
 }

@@ -229,7 +229,7 @@ export class ModbusSource implements Source {
       const decoded = decodeReadings(request, outcome.values);
       for (const r of decoded.rejected) this.#o.rejections.reject(r.reason, r.message, r.sensor);
       for (const x of decoded.readings) {
-        const r = checkReading(x.sensor, x.value, ts, x.unit, ts);
+        const r = checkReading(x.sensor, x.value, undefined, x.unit, ts);
         if (r.ok) readings.push(r.reading);
         else this.#o.rejections.reject(r.reason, r.message, x.sensor);
       }

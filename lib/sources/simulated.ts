@@ -18,8 +18,10 @@ export interface SimulatedOptions {
   sensors: number;
   /** Tick period in ms (default 10). */
   tickMs?: number;
-  /** Wall clock in unix ms; injectable for tests. */
+  /** The monotonic clock, ms: the length of a tick when the stamp clock stepped; injectable for tests. */
   now?: () => number;
+  /** The clock that stamps readings and paces them, unix ms (default: `now` when given, else `Date.now`). */
+  stamp?: () => number;
   /** Random source in [0, 1); injectable for tests. */
   random?: () => number;
   /**
@@ -59,6 +61,9 @@ const KINDS: readonly Kind[] = [
 /** 10^decimals of each kind, for rounding a value the way a sensor's conversion does. */
 const SCALE = KINDS.map((k) => 10 ** k.decimals);
 
+/** A stamp that moved this much more or less than the monotonic clock since the last tick stepped, ms. */
+const STEP_MS = 1000;
+
 /** At most this much backlog (in seconds of readings) is generated in one tick after a stall. */
 const MAX_CATCH_UP_S = 1;
 
@@ -68,6 +73,7 @@ export class SimulatedSource implements Source {
   readonly #rate: number;
   readonly #tickMs: number;
   readonly #now: () => number;
+  readonly #stamp: () => number;
   readonly #random: () => number;
   readonly #room: () => number;
   readonly #onSkipped: (n: number) => void;
@@ -81,15 +87,20 @@ export class SimulatedSource implements Source {
   /** The sink's sensor table (or one of our own) and each sensor's index in it. */
   #table = new SensorTable();
   #sensorIndex: number[] = [];
-  #startedAt = 0;
   #generated = 0;
   #next = 0;
-  #lastTs = 0;
+  /** Both clocks at the last tick. */
+  #lastMono = 0;
+  #lastStamp = 0;
+  /** Time since the start, and since the last tick that generated readings (over which they spread), ms. */
+  #elapsed = 0;
+  #spread = 0;
 
   constructor(options: SimulatedOptions) {
     this.#rate = options.ratePerSecond;
     this.#tickMs = options.tickMs ?? 10;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
+    this.#stamp = options.stamp ?? options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     const sink = options.sink;
     this.#sink = sink;
@@ -114,8 +125,11 @@ export class SimulatedSource implements Source {
     this.#emit = emit;
     const table = this.#table = this.#sink?.buffer.sensors ?? this.#table;
     this.#sensorIndex = this.#names.map((name, i) => table.intern(name, this.#kinds[i].unit));
-    this.#startedAt = this.#now();
-    this.#lastTs = this.#startedAt;
+    this.#lastMono = this.#now();
+    this.#lastStamp = this.#stamp();
+    this.#elapsed = 0;
+    this.#spread = 0;
+    this.#generated = 0;
     this.#timer = setInterval(() => this.tick(), this.#tickMs);
   }
 
@@ -130,8 +144,17 @@ export class SimulatedSource implements Source {
   tick(): number {
     const emit = this.#emit;
     if (!emit) return 0;
-    const now = this.#now();
-    const due = Math.floor(((now - this.#startedAt) * this.#rate) / 1000);
+    const mono = this.#now(), stamp = this.#stamp();
+    const monoSpan = mono - this.#lastMono, stampSpan = stamp - this.#lastStamp;
+    // Time is counted on the stamp clock (whole ms: each sensor's readings fall on distinct ms),
+    // unless it stepped: then the tick lasted what the monotonic clock says, not years or less
+    // than nothing.
+    const span = stampSpan >= 0 && Math.abs(stampSpan - monoSpan) < STEP_MS ? stampSpan : monoSpan;
+    this.#lastMono = mono;
+    this.#lastStamp = stamp;
+    this.#elapsed += span;
+    this.#spread += span;
+    const due = Math.floor((this.#elapsed * this.#rate) / 1000);
     let n = due - this.#generated;
     const cap = Math.max(1, Math.ceil(this.#rate * MAX_CATCH_UP_S));
     if (n > cap) {
@@ -142,10 +165,9 @@ export class SimulatedSource implements Source {
       n = cap;
     }
     if (n <= 0) return 0;
-    const from = this.#lastTs;
-    const span = now - from;
+    const spread = this.#spread; // since the last tick that generated readings
+    this.#spread = 0;
     this.#generated += n;
-    this.#lastTs = now;
     const room = this.#room();
     // Sample at most what the buffer can take; the first `skip` samples of this tick are lost.
     const skip = n > room ? n - Math.max(0, room) : 0;
@@ -167,7 +189,8 @@ export class SimulatedSource implements Source {
       else if (v > kind.max) v = kind.max;
       this.#values[s] = v;
       sensor[at] = index[s];
-      ts[at] = Math.round(from + (span * (i + 1)) / n);
+      // Whole ms back from the stamp of now, so that a provisional stamp keeps its fraction (`clock.ts`).
+      ts[at] = stamp - Math.round((spread * (n - 1 - i)) / n);
       value[at] = Math.round(v * this.#scales[s]) / this.#scales[s]; // the walk keeps full precision
       at++;
     }

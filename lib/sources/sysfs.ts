@@ -277,7 +277,7 @@ export class SysfsSource implements Source {
   }
 
   #checked(name: string, path: string, value: number, unit: string, ts: number): Reading | undefined {
-    const r = checkReading(name, value, ts, unit, ts);
+    const r = checkReading(name, value, undefined, unit, ts);
     if (!r.ok) {
       this.#warnOnce(path, `not usable as a reading: ${r.message}`);
       return undefined;

@@ -132,7 +132,7 @@ export function compact(conn: Connection, plan: CompactionPlan): number {
  * The columns of a chunk row holding `rows` (one sensor's, sorted by ts then id):
  * `[first_ts, last_ts, first_id, last_id, count, data]`.
  */
-function chunkColumns(rows: readonly LogRow[]): [number, number, number, number, number, Uint8Array] {
+export function chunkColumns(rows: readonly LogRow[]): [number, number, number, number, number, Uint8Array] {
   const n = rows.length;
   const ids = new Float64Array(n), ts = new Float64Array(n), values = new Float64Array(n);
   let minTs = Infinity, maxTs = -Infinity, minId = Infinity, maxId = -Infinity;

@@ -21,6 +21,7 @@
 
 export type { DbUsage } from "./_connection.ts";
 export { writerPid } from "./lock.ts";
+export { ClockLog, type ClockSummary, type EarlierSegment, type SegmentRecord, type StampStatus } from "./clock_log.ts";
 export { type ForwardLag, OutboxReader, rewindCursor, type StoredReading } from "./outbox.ts";
 export { type Bucket, Reader, type ReadRange, type SensorInfo } from "./reader.ts";
 export {

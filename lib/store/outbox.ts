@@ -31,6 +31,11 @@ export interface ForwardLag {
   rows: number;
   /** Age of the oldest unacknowledged reading (now − its ts), seconds; 0 when caught up. */
   seconds: number;
+  /**
+   * Of `rows`, those held back until their provisional timestamps are re-stamped (the wall clock
+   * was not trusted); set by a running forwarder only.
+   */
+  held?: number;
 }
 
 /**

@@ -19,7 +19,8 @@ import { openReadConnection } from "./open.ts";
 import { chunkHeader, decodeChunk } from "./chunk_codec.ts";
 import { type BucketValues, type DownsampledRow, foldBuckets } from "./_buckets.ts";
 import { sensorReadings, sensorSegments } from "./_merge.ts";
-import { LogPager, type LogRow, maxReadingId, returnArrays } from "./chunks.ts";
+import { LogPager, type LogRow, maxReadingId, minReadingId, returnArrays } from "./chunks.ts";
+import { type ClockSummary, clockSummary, type StampStatus, stampStatusLookup } from "./clock_log.ts";
 import { type ForwardLag, forwardLags, type StoredReading } from "./outbox.ts";
 
 /** A sensor as the reader sees it. */
@@ -302,6 +303,18 @@ export class Reader implements Disposable {
   /** The pid of the logger writing to this database, 0 if unknown, undefined when none runs. */
   writerPid(): number | undefined {
     return writerPid(this.path);
+  }
+
+  /** How the log's readings stand with the clock: provisional and re-stamped ones (schema 4). */
+  clockSummary(): ClockSummary | undefined {
+    if (this.schemaVersion < 4) return undefined;
+    return this.#conn.read(() => clockSummary(this.#conn, minReadingId(this.#conn)));
+  }
+
+  /** For `--restamped`: whether reading `id` was re-stamped, or still carries a provisional stamp. */
+  stampStatus(): (id: number) => StampStatus {
+    if (this.schemaVersion < 4) return () => undefined;
+    return stampStatusLookup(this.#conn);
   }
 
   /** Every forwarder's lag (readings not yet acknowledged upstream, and the oldest one's age). */

@@ -67,6 +67,28 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX chunks_sensor_ts ON chunks(sensor_id, last_ts);
    CREATE INDEX chunks_step ON chunks(step_end);`,
+  // version 4: clock sanity (clock_log.ts). A segment is a stretch of time the wall clock was not
+  // trusted; the readings edgelog stamped in it are runs of ids, re-stamped (restamped = 1) once
+  // the clock is trusted again. Readings with their own (client) timestamps are never in a run.
+  `CREATE TABLE clock_segments(
+     id INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     wall_at_start INTEGER NOT NULL,
+     wall_anchor INTEGER NOT NULL,
+     mono_anchor REAL NOT NULL,
+     boot_id TEXT,
+     uptime_anchor REAL,
+     correction_ms INTEGER,
+     restamped_at INTEGER,
+     abandoned_at INTEGER
+   );
+   CREATE TABLE clock_provisional(
+     first_id INTEGER PRIMARY KEY,
+     last_id INTEGER NOT NULL,
+     segment INTEGER NOT NULL,
+     restamped INTEGER NOT NULL
+   );`,
 ];
 
 /** The schema version this build writes. */

@@ -13,6 +13,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type Reading, ReadingBatch, type SensorTable } from "../reading.ts";
 import { Connection, type DbUsage } from "./_connection.ts";
 import { maxReadingId, minReadingId } from "./chunks.ts";
+import { ClockLog } from "./clock_log.ts";
 import { fileSize, walPath } from "./files.ts";
 import type { WriterLock } from "./lock.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS, type OnDamage, openWriterConnection } from "./open.ts";
@@ -104,6 +105,8 @@ export class Store {
   };
   /** The last checkpoint's result, null before the first. */
   lastCheckpoint: CheckpointResult | null = null;
+  /** The provisional readings (wall clock not trusted) and their re-stamp. */
+  readonly clock: ClockLog;
 
   private constructor(
     path: string,
@@ -118,6 +121,7 @@ export class Store {
     this.#busyTimeoutMs = busyTimeoutMs;
     this.migratedFrom = migratedFrom;
     this.#nextId = maxReadingId(conn) + 1;
+    this.clock = new ClockLog(conn);
     this.sqliteVersion = String(conn.prepare("SELECT sqlite_version() AS v").get()!.v);
     this.#upsertSensor = conn.prepare(
       `INSERT INTO sensors(name, unit) VALUES (?, ?)
@@ -222,6 +226,7 @@ export class Store {
           statement.get(...args); // get(), not run(): see ROWS_PER_INSERT
         }
       }
+      if (batch.everProvisional) this.clock.record(batch, from, to, this.#nextId);
     }, () => {
       // The sensors created in the rolled-back transaction do not exist.
       for (const s of resolved) {
@@ -230,6 +235,7 @@ export class Store {
       }
     });
     this.#nextId = id; // only once committed: a failed group gives its ids again
+    if (batch.everProvisional) this.clock.committed();
   }
 
   #insert(tier: number): { statement: StatementSync; args: number[] } {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, seedReadings, sha256File, tempDir, walSize } from "../_helpers/database.ts";
 import { runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { SCHEMA_VERSION } from "../../lib/store/mod.ts";
 
 Deno.test("check passes a healthy database with exit 0, quick and full", async () => {
   await using dir = await tempDir();
@@ -13,7 +14,7 @@ Deno.test("check passes a healthy database with exit 0, quick and full", async (
     const r = JSON.parse(stdout);
     assert.equal(r.ok, true);
     assert.equal(r.check, extra.length ? "integrity_check" : "quick_check");
-    assert.equal(r.schema_version, 3);
+    assert.equal(r.schema_version, SCHEMA_VERSION);
     assert.equal(r.journal_mode, "wal");
   }
 });

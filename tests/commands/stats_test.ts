@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { seedReadings, tempDir } from "../_helpers/database.ts";
 import { runOnce } from "../_helpers/process.ts";
+import { SCHEMA_VERSION } from "../../lib/store/mod.ts";
 
 Deno.test("stats --json reports counts, sizes, bytes per reading and the time span", async () => {
   await using dir = await tempDir();
@@ -14,7 +15,7 @@ Deno.test("stats --json reports counts, sizes, bytes per reading and the time sp
   const s = JSON.parse(stdout);
   assert.equal(s.readings, 100_000);
   assert.equal(s.sensors, 5);
-  assert.equal(s.schema_version, 3);
+  assert.equal(s.schema_version, SCHEMA_VERSION);
   assert.equal(s.first_ts, start);
   assert.equal(s.last_ts, start + (100_000 / 5 - 1) * 1000);
   assert.equal(s.db_bytes, Deno.statSync(db).size);
@@ -34,7 +35,7 @@ Deno.test("stats for humans names the database, the counts and the WAL", async (
   await seedReadings(db, 10, { sensors: 2 });
   const { code, stdout } = await runOnce(["stats", "--db", db]);
   assert.equal(code, 0);
-  assert.match(stdout, /^database +.*e\.db \(schema 3\)$/m);
+  assert.match(stdout, new RegExp(`^database +.*e\\.db \\(schema ${SCHEMA_VERSION}\\)$`, "m"));
   assert.match(stdout, /^readings +10 raw$/m);
   assert.match(stdout, /^logger +not running$/m);
   assert.match(stdout, /^WAL file +0 B/m);

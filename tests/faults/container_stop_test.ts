@@ -293,11 +293,11 @@ Deno.test("the Dockerfile's build stage is pinned, frozen, multi-arch, and its c
   assert.ok(all.some((i) => i.instruction === "ARG" && i.args === "TARGETARCH"));
   assert.ok(all.some((i) => i.instruction === "RUN" && i.args.includes("deno cache --frozen main.ts")));
   const ignore = Deno.readTextFileSync(join(ROOT, ".dockerignore")).split("\n").filter((l) => l && !l.startsWith("#"));
-  assert.deepEqual(ignore, ["*", "!deno.json", "!deno.lock", "!main.ts", "!lib/"]);
+  assert.deepEqual(ignore, ["*", "!deno.json", "!deno.lock", "!main.ts", "!lib/", "!scripts/stamp_build_time.ts"]);
   const copied = all.filter((i) => i.instruction === "COPY" && !i.args.startsWith("--from")).flatMap((i) =>
     i.args.split(/\s+/).slice(0, -1)
   );
-  assert.deepEqual(copied.sort(), ["deno.json", "deno.lock", "lib", "main.ts"]);
+  assert.deepEqual(copied.sort(), ["deno.json", "deno.lock", "lib", "main.ts", "scripts/stamp_build_time.ts"]);
 });
 
 const readelf = requirement("the Dockerfile's library lists", {

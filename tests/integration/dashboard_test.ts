@@ -144,7 +144,7 @@ Deno.test({
     const first = await holderOut.read();
     assert.match(new TextDecoder().decode(first.value), /mounted/, "tmpfs mounted in the namespace");
     const inNamespace = (...cmd: string[]) => run("nsenter", ["--target", String(holder.pid), "--mount", "--", ...cmd]);
-    const p = spawnLogger(["--db", db, "--listen", "127.0.0.1:0", "--sim-rate", "3000"], {
+    const p = spawnLogger(["--db", db, "--listen", "127.0.0.1:0", "--sim-rate", "3000", "--clock-sync", "none"], {
       prefix: ["nsenter", "--target", String(holder.pid), "--mount", "--"],
     });
     const fill = join(dataDir, "fill");
@@ -176,6 +176,7 @@ Deno.test({
       await waitFor(async () => (await points()).length === 3 && (await points()).every((n) => n >= 2), 30_000);
       assert.equal(await page.locator(".chart canvas").count(), 3);
       assert.equal(await page.locator("#banner").isVisible(), false, "no banner while healthy");
+      await waitFor(async () => (await page.locator("#stat-clock").textContent()) === "trusted", 10_000);
 
       // Live: the newest bucket moves forward without reloading the page.
       const newest = () => page.$$eval(".chart", (els) => els[0].getAttribute("data-points"));

@@ -53,7 +53,7 @@ Deno.test("SIGHUP every 100 ms while logging at 100k readings/s, the sources res
   }
 });
 
-Deno.test("a reload moves the listener, changes the log level, keeps settings that need a restart and rejects an invalid file", async () => {
+Deno.test("a reload moves the listener, changes the log level and the clock sync source, keeps settings that need a restart and rejects an invalid file", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "edgelog.db");
   const config = join(dir.path, "edgelog.json");
@@ -84,6 +84,7 @@ Deno.test("a reload moves the listener, changes the log level, keeps settings th
       "http-token": "s3cret",
       "log-level": "debug",
       durability: "normal",
+      "clock-sync": `file:${join(dir.path, "synchronized")}`,
     });
     p.kill("SIGHUP");
     await waitFor(() => reloaded() === 1);
@@ -98,6 +99,9 @@ Deno.test("a reload moves the listener, changes the log level, keeps settings th
       200,
     );
     await waitFor(() => p.records.some((r) => r.level === "DEBUG"), 10_000, () => "debug records after the reload");
+    // The clock's sync source changes live.
+    const metrics = await (await fetch(`${second}/metrics`, { headers: { authorization: "Bearer s3cret" } })).text();
+    assert.match(metrics, new RegExp(`^edgelog_clock_synchronized\\{source="file:${dir.path}/synchronized"\\} `, "m"));
     p.kill("SIGTERM");
     assert.equal((await p.exited()).code, 0);
     const final = p.finalRecord()!;

@@ -95,3 +95,40 @@ Deno.test("simulated readings have the resolution of real sensors: 0.01 °C, 0.1
     assert.equal(Math.round(r.value * scale) / scale, r.value, `${r.sensor} ${r.value}`);
   }
 });
+
+Deno.test("no repeated timestamps per sensor while the clocks jitter, and a step of the wall clock spreads a tick over its monotonic length", () => {
+  let mono = 5000, wall = 1_700_000_000_000, seed = 7;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const got: Reading[] = [];
+  const src = new SimulatedSource({
+    ratePerSecond: 3000,
+    sensors: 3,
+    now: () => mono,
+    stamp: () => wall,
+    random,
+    tickMs: 1_000_000,
+  });
+  src.start((rs) => {
+    got.push(...rs);
+    return rs.length;
+  });
+  try {
+    for (let i = 0; i < 200; i++) {
+      mono += 10.37; // the two clocks read at slightly different moments
+      wall += i % 3 === 0 ? 11 : 10;
+      src.tick();
+    }
+    for (const sensor of ["temperature-1", "humidity-1", "pressure-1"]) {
+      const ts = got.filter((r) => r.sensor === sensor).map((r) => r.ts);
+      for (let i = 1; i < ts.length; i++) assert.ok(ts[i] > ts[i - 1], `${sensor}: ${ts[i - 1]} then ${ts[i]}`);
+    }
+    const before = got.length;
+    mono += 10;
+    wall += 86_400_000; // the wall clock steps a day forward
+    src.tick();
+    const tick = got.slice(before).map((r) => r.ts);
+    assert.ok(tick.length > 0 && tick.at(-1)! - tick[0] <= 10, "the tick's readings span its 10 ms, not the day");
+  } finally {
+    src.stop();
+  }
+});

@@ -25,7 +25,15 @@ Deno.test("open creates the database in WAL mode with the edgelog schema", async
   assert.equal(pragma(path, "application_id"), APPLICATION_ID);
   const tables = withDb(path, (c) => c.prepare("SELECT name FROM sqlite_schema WHERE type='table' ORDER BY name").all())
     .map((r) => (r as { name: string }).name);
-  assert.deepEqual(tables, ["chunks", "forward_cursors", "readings", "readings_downsampled", "sensors"]);
+  assert.deepEqual(tables, [
+    "chunks",
+    "clock_provisional",
+    "clock_segments",
+    "forward_cursors",
+    "readings",
+    "readings_downsampled",
+    "sensors",
+  ]);
   assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
 });
 

@@ -96,13 +96,27 @@
     $("stat-uptime").textContent = uptime(s.uptime_s);
     $("stat-lag").textContent = s.forwarders.length === 0
       ? "no forwarder"
-      : s.forwarders.map((f) => `${f.name}: ${number.format(f.lag_readings)}`).join(", ");
+      : s.forwarders.map((f) =>
+        `${f.name}: ${number.format(f.lag_readings)}${
+          f.held_readings > 0 ? ` (${number.format(f.held_readings)} held)` : ""
+        }`
+      ).join(", ");
+    const clock = s.clock;
+    $("stat-clock").textContent = clock === null
+      ? "–"
+      : clock.trusted
+      ? `trusted${clock.restamped > 0 ? ` · ${number.format(clock.restamped)} re-stamped` : ""}`
+      : `provisional for ${uptime(clock.untrusted_s)}`;
+    $("stat-clock").title = clock?.reason ?? "";
+    $("stat-clock").parentElement.classList.toggle("bad", clock !== null && !clock.trusted);
     $("stat-errors").parentElement.classList.toggle("bad", s.health.commit_errors_in_row > 0);
     $("stat-dropped").parentElement.classList.toggle("bad", s.dropped > 0);
     showBanner(
-      s.health.status === "ok"
-        ? ""
-        : `${s.health.status === "degraded" ? "Degraded" : "Writer unhealthy"}: ${s.health.reason}`,
+      s.health.status !== "ok"
+        ? `${s.health.status === "degraded" ? "Degraded" : "Writer unhealthy"}: ${s.health.reason}`
+        : clock && !clock.trusted
+        ? `Clock not trusted: ${clock.reason}; readings get provisional timestamps, re-stamped once it is`
+        : "",
     );
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   }
