@@ -94,10 +94,7 @@ export interface PipelineOptions {
   bufferSize: number;
   /** Monotonic clock in ms; injectable for tests. */
   now?: () => number;
-  /**
-   * The clock that stamps readings: provisional stamps (with a fraction of a millisecond) are
-   * resolved to whole ms and their segment when taken. Without it every timestamp is kept as is.
-   */
+  /** The clock that stamps readings: provisional stamps (`clock.ts`) are resolved when taken; none: kept as is. */
   clock?: Pick<ClockGuard, "segmentOf" | "everProvisional">;
   /** Called when a commit fails, with the error and whether it is worth retrying. */
   onCommitError?: (error: unknown, transient: boolean) => void;
@@ -186,7 +183,7 @@ export class Pipeline {
     if (clock !== undefined && clock.everProvisional) resolveStamps(clock, this.#buffer, from, to, this.counters);
   }
 
-  /** Counts `n` readings just added to the buffer as taken and starts a commit if a batch is full. */
+  /** Counts `n` readings just added to the buffer as taken; commits soon if a batch is full. */
   #took(n: number): void {
     this.counters.taken += n;
     if (this.#buffer.length >= this.#options.batchSize) this.#commitSoon();
@@ -228,10 +225,7 @@ export class Pipeline {
     };
   }
 
-  /**
-   * Counts readings a sampler skipped because the buffer was full (it checked {@link room} and
-   * did not produce them), as `dropped` of `source`.
-   */
+  /** Counts readings a sampler skipped for a full buffer (it checked {@link room}) as `dropped` of `source`. */
   countSkipped(source: string, n: number): void {
     this.counters.dropped += n;
     this.#sourceCounters(source).dropped += n;
