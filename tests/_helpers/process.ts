@@ -140,7 +140,9 @@ export function spawnLogger(args: string[], options: SpawnOptions = {}): LoggerP
   const child = new Deno.Command(cmd, {
     args: rest,
     cwd: options.cwd,
-    env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1", ...options.env },
+    // The host's time sync state is not the test's: a runner whose timesyncd runs but has not
+    // synchronized would hold every forwarder. The clock tests choose their sync source.
+    env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1", EDGELOG_CLOCK_SYNC: "none", ...options.env },
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",
