@@ -104,7 +104,7 @@ async function writeCost(
  * after `warmS`, per reading: real fsyncs and real pages, only the clock is simulated, so the
  * per-sensor chunk index reaches the size hours of logging give it.
  */
-function steadyCost(
+export function steadyCost(
   bigDb: string,
   work: string,
   rate: number,
@@ -131,17 +131,21 @@ function steadyCost(
     });
     source.start(() => 0);
     let w0 = 0, stored = 0, stored0 = 0, steps = 0;
-    let nextCommit = t0 + 2000, nextStep = t0 + 1000, nextCheckpoint = t0 + 60_000;
+    // The source makes up at most 1 s of readings per tick: tick it 4 times a second, as it would tick itself.
+    let nextTick = t0 + 250, nextCommit = t0 + 2000, nextStep = t0 + 1000, nextCheckpoint = t0 + 60_000;
     const warmEnd = t0 + warmS * 1000, end = warmEnd + seconds * 1000;
     let measuring = false;
     while (now < end) {
-      now = Math.min(nextCommit, nextStep, nextCheckpoint);
+      now = Math.min(nextTick, nextCommit, nextStep, nextCheckpoint);
       if (!measuring && now >= warmEnd) {
         measuring = true;
         w0 = writtenBytes()!;
         stored0 = stored;
       }
-      if (now === nextCommit) {
+      if (now === nextTick) {
+        source.tick();
+        nextTick += 250;
+      } else if (now === nextCommit) {
         source.tick();
         store.appendBatch(buffer);
         stored += buffer.length;
@@ -157,6 +161,9 @@ function steadyCost(
     }
     source.stop();
     const readings = stored - stored0;
+    if (Math.abs(readings / seconds - rate) > rate * 0.01) {
+      throw new Error(`steady state: ${readings / seconds} readings/s stored, not ${rate}`);
+    }
     return { bytesPerReading: (writtenBytes()! - w0) / readings, steps };
   } finally {
     store.close();

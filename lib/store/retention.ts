@@ -35,7 +35,8 @@ export interface RetentionOptions {
    */
   compactMaxRows?: number;
   /**
-   * Readings due before a compaction step runs (default: 8192, and 512 per sensor up to 262,144),
+   * Readings due before a compaction step runs (default: 8192, and 512 per sensor of the last step
+   * (every sensor before the first) up to 262,144),
    * so that chunks are not tiny: each chunk costs an entry in the per-sensor index, a leaf page
    * of its own with many sensors. A step may then move up to this many. Readings older than
    * `compactAfterMs` plus the larger of `compactAfterMs` and 10 minutes move whatever their number.
@@ -166,7 +167,7 @@ export class Retention {
     // A chunk per sensor and step: with many sensors, wait for more readings so each chunk holds
     // enough to be worth its header and its index entry (figures in docs/STORAGE.md).
     const minRows = o.compactMinRows ??
-      Math.max(MIN_STEP_READINGS, Math.min(MAX_WAITING_STEP, READINGS_PER_CHUNK * store.sensorCount()));
+      Math.max(MIN_STEP_READINGS, Math.min(MAX_WAITING_STEP, READINGS_PER_CHUNK * store.activeSensorCount()));
     const n = store.compact({
       cutoffTs: now - o.compactAfterMs,
       forceBeforeTs: now - o.compactAfterMs - Math.max(o.compactAfterMs, FORCE_AFTER_MIN_MS),
