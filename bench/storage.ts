@@ -246,12 +246,12 @@ async function measure(
   };
   const r1000 = await side(1000, 50, windowS, true);
   const r100 = await side(100, 50, quick ? windowS : 90, true);
-  // Compaction steps come every 8 s with 3 sensors and every 262 s with 500 (512 readings a
-  // sensor, after the first 272 s): no real-time window of this bench holds several of the slower
-  // ones, so the steady state is also measured in simulated time below.
+  // Compaction steps come every 8 s with 3 sensors and every 256 s with 500 (512 readings a sensor):
+  // no real-time window of this bench holds several of the slower ones, so the steady state is
+  // also measured in simulated time below.
   const r3 = await side(1000, 3, quick ? windowS : 130, true);
   const r500 = await side(1000, 500, quick ? windowS : 130, true);
-  const steadyWarmS = quick ? 120 : 600, steadyS = quick ? 600 : 1800;
+  const steadyWarmS = quick ? 60 : 600, steadyS = quick ? 300 : 1800;
   const steady = (rate: number, sensors: number) =>
     steadyCost(newBig, work, rate, sensors, steadyWarmS, steadyS, 10_000);
   const s1000 = steady(1000, 50), s100 = steady(100, 50), s3 = steady(1000, 3), s500 = steady(1000, 500);
