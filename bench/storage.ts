@@ -251,7 +251,7 @@ async function measure(
   // also measured in simulated time below.
   const r3 = await side(1000, 3, quick ? windowS : 130, true);
   const r500 = await side(1000, 500, quick ? windowS : 130, true);
-  const steadyWarmS = quick ? 60 : 600, steadyS = quick ? 300 : 1800;
+  const steadyWarmS = quick ? 30 : 600, steadyS = quick ? 150 : 1800;
   const steady = (rate: number, sensors: number) =>
     steadyCost(newBig, work, rate, sensors, steadyWarmS, steadyS, 10_000);
   const s1000 = steady(1000, 50), s100 = steady(100, 50), s3 = steady(1000, 3), s500 = steady(1000, 500);
