@@ -29,6 +29,19 @@ export class RetentionSql {
     return Number((this.#conn.prepare("SELECT count(*) AS n FROM sensors").get() as { n: number }).n);
   }
 
+  /**
+   * The sensors that had readings in the last compaction step (its chunks, one per sensor), or
+   * every sensor before the first step: an estimate of the active ones that costs one index probe.
+   */
+  activeSensorCount(): number {
+    const n = Number(
+      (this.#conn.prepare(
+        "SELECT count(*) AS n FROM chunks WHERE step_end = (SELECT max(step_end) FROM chunks)",
+      ).get() as { n: number }).n,
+    );
+    return n > 0 ? n : this.sensorCount();
+  }
+
   /** The ids of every sensor (downsampling walks them). */
   sensorIds(): number[] {
     return (this.#conn.prepare("SELECT id FROM sensors ORDER BY id").all() as { id: number }[]).map((r) =>

@@ -58,6 +58,8 @@ export interface CompactionPolicy {
   cutoffTs: number;
   /** At most this many readings per step (the step is one transaction between group commits). */
   maxRows: number;
+  /** At most this many when the step moves readings past `maxHotRows` (default `maxRows`). */
+  backlogRows?: number;
   /** Wait until this many readings are due, so that chunks are not tiny … */
   minRows: number;
   /** … unless the oldest hot reading is older than this (unix ms): then move what is due. */
@@ -83,7 +85,8 @@ export function planCompaction(conn: Connection, policy: CompactionPolicy): Comp
   const lo = Number(oldest.id);
   const newest = Number((conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number }).m);
   if (newest - lo + 1 > (policy.maxHotRows ?? Infinity)) {
-    return { lo, hi: Math.min(newest, lo + policy.maxRows - 1) }; // too many hot readings: move the oldest
+    // Too many hot readings: move the oldest.
+    return { lo, hi: Math.min(newest, lo + (policy.backlogRows ?? policy.maxRows) - 1) };
   }
   if (oldest.ts >= policy.cutoffTs) return undefined;
   const tsFrom = conn.prepare("SELECT id, ts FROM readings WHERE id >= ? ORDER BY id LIMIT 1");
@@ -99,32 +102,84 @@ export function planCompaction(conn: Connection, policy: CompactionPolicy): Comp
   return { lo, hi };
 }
 
+/** Rows a compaction step reads from the hot table at a time (bounds the rows held as JS arrays). */
+const READ_SLICE = 16_384;
+
+/** One sensor's readings of a compaction step, as growing columns. */
+class Column {
+  ids = new Float64Array(64);
+  ts = new Float64Array(64);
+  values = new Float64Array(64);
+  length = 0;
+
+  push(id: number, t: number, v: number): void {
+    if (this.length === this.ids.length) {
+      const grow = (a: Float64Array) => {
+        const b = new Float64Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.ids = grow(this.ids);
+      this.ts = grow(this.ts);
+      this.values = grow(this.values);
+    }
+    this.ids[this.length] = id;
+    this.ts[this.length] = t;
+    this.values[this.length] = v;
+    this.length++;
+  }
+
+  /** Sorts by (ts, id) in place; readings usually arrive in time order, so this mostly only checks. */
+  sort(): void {
+    const { ids, ts, values, length: n } = this;
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) sorted = ts[i - 1] < ts[i] || (ts[i - 1] === ts[i] && ids[i - 1] < ids[i]);
+    if (sorted) return;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((x, y) => ts[x] - ts[y] || ids[x] - ids[y]);
+    const [i2, t2, v2] = [ids.slice(0, n), ts.slice(0, n), values.slice(0, n)];
+    for (let i = 0; i < n; i++) {
+      const j = order[i];
+      ids[i] = i2[j];
+      ts[i] = t2[j];
+      values[i] = v2[j];
+    }
+  }
+}
+
 /**
  * Moves the hot readings with `lo <= id <= hi` (`lo` the oldest hot id) into one chunk per sensor,
- * each sorted by (ts, id), in one transaction; returns the number of readings moved.
+ * each sorted by (ts, id), in one transaction; returns the number of readings moved. Readings are
+ * read in slices into typed columns (24 bytes a reading), not held as one JS array per row.
  */
 export function compact(conn: Connection, plan: CompactionPlan): number {
   return conn.write(() => {
-    const rows = returnArrays(
+    const select = returnArrays(
       conn.prepare("SELECT id, sensor_id, ts, value FROM readings WHERE id >= ? AND id <= ? ORDER BY id"),
-    ).all(plan.lo, plan.hi) as unknown as LogRow[];
-    const bySensor = new Map<number, number[]>();
-    for (let i = 0; i < rows.length; i++) {
-      const s = rows[i][1];
-      let list = bySensor.get(s);
-      if (list === undefined) bySensor.set(s, list = []);
-      list.push(i);
+    );
+    const bySensor = new Map<number, Column>();
+    let moved = 0;
+    for (let from = plan.lo; from <= plan.hi; from += READ_SLICE) {
+      const rows = select.all(from, Math.min(plan.hi, from + READ_SLICE - 1)) as unknown as LogRow[];
+      for (let i = 0; i < rows.length; i++) {
+        const [id, s, t, v] = rows[i];
+        let column = bySensor.get(s);
+        if (column === undefined) bySensor.set(s, column = new Column());
+        column.push(id, t, v);
+      }
+      moved += rows.length;
     }
     const insert = conn.prepare(
       `INSERT INTO chunks(sensor_id, step_end, first_ts, last_ts, first_id, last_id, count, data)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    for (const [sensorId, list] of bySensor) {
-      list.sort((x, y) => rows[x][2] - rows[y][2] || rows[x][0] - rows[y][0]);
-      insert.run(sensorId, plan.hi, ...chunkColumns(list.map((i) => rows[i])));
+    for (const [sensorId, column] of bySensor) {
+      column.sort();
+      insert.run(sensorId, plan.hi, ...columnsOf(column.ids, column.ts, column.values, column.length));
     }
     conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
-    return rows.length;
+    return moved;
   });
 }
 
@@ -135,12 +190,25 @@ export function compact(conn: Connection, plan: CompactionPlan): number {
 export function chunkColumns(rows: readonly LogRow[]): [number, number, number, number, number, Uint8Array] {
   const n = rows.length;
   const ids = new Float64Array(n), ts = new Float64Array(n), values = new Float64Array(n);
-  let minTs = Infinity, maxTs = -Infinity, minId = Infinity, maxId = -Infinity;
   for (let i = 0; i < n; i++) {
     const [id, , t, v] = rows[i];
     ids[i] = id;
     ts[i] = t;
     values[i] = v;
+  }
+  return columnsOf(ids, ts, values, n);
+}
+
+/** {@link chunkColumns} of the first `n` readings of columns sorted by ts then id. */
+function columnsOf(
+  ids: Float64Array,
+  ts: Float64Array,
+  values: Float64Array,
+  n: number,
+): [number, number, number, number, number, Uint8Array] {
+  let minTs = Infinity, maxTs = -Infinity, minId = Infinity, maxId = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const t = ts[i], id = ids[i];
     if (t < minTs) minTs = t;
     if (t > maxTs) maxTs = t;
     if (id < minId) minId = id;

@@ -29,12 +29,17 @@ export interface RetentionOptions {
    * one sensor scan the hot table, so this bounds their cost at very high rates.
    */
   compactMaxHotRows?: number;
-  /** Readings one compaction step moves at most (default 65536). */
+  /**
+   * Readings one compaction step moves at most (default 65536), or `compactMinRows` when that is
+   * larger; a step that moves readings past `compactMaxHotRows` moves at most this many.
+   */
   compactMaxRows?: number;
   /**
-   * Readings due before a compaction step runs (default: 8192, and at least 128 per sensor up to
-   * `compactMaxRows`), so that chunks are not tiny; readings older than twice `compactAfterMs`
-   * move whatever their number.
+   * Readings due before a compaction step runs (default: 8192, and 512 per sensor of the last step
+   * (every sensor before the first) up to 262,144),
+   * so that chunks are not tiny: each chunk costs an entry in the per-sensor index, a leaf page
+   * of its own with many sensors. A step may then move up to this many. Readings older than
+   * `compactAfterMs` plus the larger of `compactAfterMs` and 10 minutes move whatever their number.
    */
   compactMinRows?: number;
   /** Wall clock in unix ms; injectable for tests. */
@@ -159,15 +164,17 @@ export class Retention {
       }
     }
     const now = o.now();
+    // A chunk per sensor and step: with many sensors, wait for more readings so each chunk holds
+    // enough to be worth its header and its index entry (figures in docs/STORAGE.md).
+    const minRows = o.compactMinRows ??
+      Math.max(MIN_STEP_READINGS, Math.min(MAX_WAITING_STEP, READINGS_PER_CHUNK * store.activeSensorCount()));
     const n = store.compact({
       cutoffTs: now - o.compactAfterMs,
-      forceBeforeTs: now - 2 * o.compactAfterMs,
-      maxRows: o.compactMaxRows,
+      forceBeforeTs: now - o.compactAfterMs - Math.max(o.compactAfterMs, FORCE_AFTER_MIN_MS),
+      maxRows: Math.max(o.compactMaxRows, minRows),
+      backlogRows: o.compactMaxRows,
       maxHotRows: o.compactMaxHotRows,
-      // A chunk per sensor and step: with many sensors, wait for more readings so each chunk holds
-      // enough to be worth its header and index entries.
-      minRows: o.compactMinRows ??
-        Math.max(MIN_STEP_READINGS, Math.min(o.compactMaxRows, READINGS_PER_CHUNK * store.sensorCount())),
+      minRows,
     });
     if (n > 0) {
       this.counters.compacted += n;
@@ -215,5 +222,9 @@ export const DEFAULT_COMPACT_AFTER_MS = 10 * 60_000;
 
 /** Readings a compaction step waits for by default … */
 const MIN_STEP_READINGS = 8192;
-/** … and per sensor (at most `compactMaxRows` in all). */
-const READINGS_PER_CHUNK = 128;
+/** … and per sensor … */
+const READINGS_PER_CHUNK = 512;
+/** … up to this many in all. */
+const MAX_WAITING_STEP = 262_144;
+/** Readings due wait for a full step at most `--compact-after` more, and at least this long, ms. */
+const FORCE_AFTER_MIN_MS = 10 * 60_000;
