@@ -131,6 +131,8 @@ export interface SpawnOptions {
   /** Command prefix, e.g. `["unshare", "--pid", "--fork", "--mount-proc"]`. */
   prefix?: string[];
   stdin?: "piped" | "null";
+  /** Leave the clock sync source to the logger's settings (a config file): no `EDGELOG_CLOCK_SYNC=none`. */
+  clockSyncFromSettings?: boolean;
 }
 
 /** Spawns `deno run <start flags> main.ts <args>` with JSON logs. */
@@ -141,8 +143,14 @@ export function spawnLogger(args: string[], options: SpawnOptions = {}): LoggerP
     args: rest,
     cwd: options.cwd,
     // The host's time sync state is not the test's: a runner whose timesyncd runs but has not
-    // synchronized would hold every forwarder. The clock tests choose their sync source.
-    env: { EDGELOG_LOG_FORMAT: "json", NO_COLOR: "1", EDGELOG_CLOCK_SYNC: "none", ...options.env },
+    // synchronized would hold every forwarder. Flags win over the environment; a test that sets
+    // the sync source in a config file says so with `clockSyncFromSettings`.
+    env: {
+      EDGELOG_LOG_FORMAT: "json",
+      NO_COLOR: "1",
+      ...(options.clockSyncFromSettings ? {} : { EDGELOG_CLOCK_SYNC: "none" }),
+      ...options.env,
+    },
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",

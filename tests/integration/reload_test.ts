@@ -58,7 +58,12 @@ Deno.test("a reload moves the listener, changes the log level and the clock sync
   const db = join(dir.path, "edgelog.db");
   const config = join(dir.path, "edgelog.json");
   writeConfig(config, { "sim-rate": 200, listen: "127.0.0.1:0" });
-  const p = spawnLogger(["--db", db, "--config", config, "--commit-interval", "100", "--checkpoint-interval", "200ms"]);
+  const p = spawnLogger(
+    ["--db", db, "--config", config, "--commit-interval", "100", "--checkpoint-interval", "200ms"],
+    {
+      clockSyncFromSettings: true,
+    },
+  );
   try {
     await p.waitUntilLogging();
     const first = await listenerUrl(p);
