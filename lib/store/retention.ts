@@ -36,7 +36,7 @@ export interface RetentionOptions {
   compactMaxRows?: number;
   /**
    * Readings due before a compaction step runs (default: 8192, and 512 per sensor of the last step
-   * (every sensor before the first) up to 262,144),
+   * (every sensor before the first) up to 131,072),
    * so that chunks are not tiny: each chunk costs an entry in the per-sensor index, a leaf page
    * of its own with many sensors. A step may then move up to this many. Readings older than
    * `compactAfterMs` plus the larger of `compactAfterMs` and 10 minutes move whatever their number.
@@ -224,7 +224,7 @@ export const DEFAULT_COMPACT_AFTER_MS = 10 * 60_000;
 const MIN_STEP_READINGS = 8192;
 /** … and per sensor … */
 const READINGS_PER_CHUNK = 512;
-/** … up to this many in all. */
-const MAX_WAITING_STEP = 262_144;
+/** … up to this many in all: a step holds the event loop while it runs (the trade-off is in docs/STORAGE.md). */
+const MAX_WAITING_STEP = 131_072;
 /** Readings due wait for a full step at most `--compact-after` more, and at least this long, ms. */
 const FORCE_AFTER_MIN_MS = 10 * 60_000;
