@@ -1122,3 +1122,10 @@ function crc32(bytes: Uint8Array, start: number, end: number): number {
   for (let i = start; i < end; i++) c = table[(c ^ bytes[i]) & 255] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
+
+/** A copy of `a` in an array twice its length: growing the typed columns readings are gathered in. */
+export function doubled(a: Float64Array): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}

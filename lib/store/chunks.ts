@@ -13,7 +13,7 @@
 
 import type { StatementSync } from "node:sqlite";
 import type { Connection } from "./_connection.ts";
-import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
+import { decodeChunk, doubled, encodeChunk } from "./chunk_codec.ts";
 
 /** One reading of the log: `[id, sensorId, ts, value]`. */
 export type LogRow = [id: number, sensorId: number, ts: number, value: number];
@@ -114,14 +114,9 @@ class Column {
 
   push(id: number, t: number, v: number): void {
     if (this.length === this.ids.length) {
-      const grow = (a: Float64Array) => {
-        const b = new Float64Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.ids = grow(this.ids);
-      this.ts = grow(this.ts);
-      this.values = grow(this.values);
+      this.ids = doubled(this.ids);
+      this.ts = doubled(this.ts);
+      this.values = doubled(this.values);
     }
     this.ids[this.length] = id;
     this.ts[this.length] = t;

@@ -20,7 +20,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { scanPages } from "./_page_scan.ts";
-import { decodeChunk } from "./chunk_codec.ts";
+import { decodeChunk, doubled } from "./chunk_codec.ts";
 
 /** What {@link salvageFile} found. */
 export interface Salvaged {
@@ -66,15 +66,10 @@ class Found {
 
   add(id: number, sensorId: number, ts: number, value: number): void {
     if (this.length === this.ids.length) {
-      const grow = (a: Float64Array) => {
-        const b = new Float64Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.ids = grow(this.ids);
-      this.sensorIds = grow(this.sensorIds);
-      this.ts = grow(this.ts);
-      this.values = grow(this.values);
+      this.ids = doubled(this.ids);
+      this.sensorIds = doubled(this.sensorIds);
+      this.ts = doubled(this.ts);
+      this.values = doubled(this.values);
     }
     const i = this.length++;
     this.ids[i] = id;
