@@ -119,7 +119,13 @@ export function steadyCost(
   try {
     const t0 = Date.now();
     let now = t0;
-    const retention = store.retention({ downsampleBucketMs: 60_000, compactAfterMs, now: () => now });
+    // The logger's settings (lib/running.ts): the hot table moves as a whole.
+    const retention = store.retention({
+      downsampleBucketMs: 60_000,
+      compactAfterMs,
+      compactEarly: true,
+      now: () => now,
+    });
     const perCommit = Math.round(rate * 2);
     const buffer = new ReadingBatch(perCommit * 2);
     const source = new SimulatedSource({

@@ -57,6 +57,11 @@ export interface RunConfig extends SourceSettings, ClockSettings {
   downsampleBucketMs: number;
   /** Readings older than this move from the hot table into compressed chunks (ms). */
   compactAfterMs: number;
+  /**
+   * Readings the hot table gathers before it moves into chunks as a whole; undefined: 8,192, or
+   * 512 per active sensor, at most 131,072 (docs/STORAGE.md).
+   */
+  compactStep?: number;
 }
 
 type Parser<T> = (raw: unknown) => T;
@@ -355,6 +360,15 @@ const RUN_FIELDS: readonly Field[] = [
     arg: "DURATION",
     default: "10m",
     help: "move readings older than this into compressed per-sensor chunks (docs/STORAGE.md)",
+  },
+  {
+    key: "compactStep",
+    name: "compact-step",
+    parse: integer(1024, 10_000_000),
+    arg: "N",
+    default: "auto (8192, 512 per sensor, at most 131072)",
+    help: "readings the hot table gathers before they move into chunks together, sooner than " +
+      "--compact-after; larger steps write less with many sensors and hold the writer longer",
   },
   {
     key: "clockSync",

@@ -35,6 +35,7 @@ const RETENTION: readonly (keyof RunConfig)[] = [
   "downsampleAfterMs",
   "downsampleBucketMs",
   "compactAfterMs",
+  "compactStep",
 ];
 const LIVE_ELSEWHERE: readonly (keyof RunConfig)[] = ["forward", "logLevel", "onDamage", "shutdownTimeoutMs"];
 const CLOCK: readonly (keyof RunConfig)[] = ["clockSync", "clockStepThresholdMs", "clockHoldMaxMs"];

@@ -1,6 +1,9 @@
 /**
- * The cold part of the log: readings older than `--compact-after` leave the hot, append-only
- * `readings` table for per-sensor compressed chunks (`chunks`, one BLOB each, see `chunk_codec.ts`).
+ * The cold part of the log: readings leave the hot, append-only `readings` table for per-sensor
+ * compressed chunks (`chunks`, one BLOB each, see `chunk_codec.ts`) once they are older than
+ * `--compact-after`, or, in the logger, as soon as the hot table holds a full step: then the
+ * whole table moves and is emptied in one statement, which costs far fewer writes than deleting
+ * a stretch of it ({@link CompactionPlan.whole}).
  *
  * A compaction step moves every hot reading with an id up to `step_end` in one transaction, so a
  * reading is in exactly one place at every moment, and the chunks of one step hold one contiguous
@@ -50,6 +53,14 @@ export interface CompactionPlan {
   lo: number;
   /** The last id moved. */
   hi: number;
+  /**
+   * The stretch is the whole hot table: the step empties it with one `DELETE FROM readings`,
+   * which SQLite runs as a truncation that frees the table's pages without writing them. Deleting
+   * a stretch instead rewrites every page it empties (in WAL mode a freed page that was changed
+   * is written to the WAL, then copied by the checkpoint): about 25 bytes written per reading
+   * moved, and as much CPU time as reading the stretch (docs/STORAGE.md).
+   */
+  whole: boolean;
 }
 
 /** When hot readings move to chunks. */
@@ -69,6 +80,15 @@ export interface CompactionPolicy {
    * per-sensor index, so its size bounds what a query of one sensor scans. Default: no bound.
    */
   maxHotRows?: number;
+  /**
+   * Once the hot table holds this many readings, it moves as a whole, the young readings too
+   * (at most `wholeMaxRows`; beyond that its oldest `maxRows` move first). The logger sets it to
+   * a full step: emptying the table costs almost nothing, deleting a stretch of it costs as much
+   * as writing it. Default: never; only readings older than `cutoffTs` move.
+   */
+  earlyRows?: number;
+  /** The most readings a step that empties the hot table moves (default `maxRows`). */
+  wholeMaxRows?: number;
 }
 
 /**
@@ -84,9 +104,20 @@ export function planCompaction(conn: Connection, policy: CompactionPolicy): Comp
   if (oldest === undefined) return undefined;
   const lo = Number(oldest.id);
   const newest = Number((conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number }).m);
-  if (newest - lo + 1 > (policy.maxHotRows ?? Infinity)) {
+  // Ids are given in increasing order, so the span of hot ids bounds the number of hot readings
+  // (retention may have deleted some in between).
+  const span = newest - lo + 1;
+  const stretch = (n: number): CompactionPlan => ({
+    lo,
+    hi: Math.min(newest, lo + n - 1),
+    whole: lo + n - 1 >= newest,
+  });
+  if (span > (policy.maxHotRows ?? Infinity)) {
     // Too many hot readings: move the oldest.
-    return { lo, hi: Math.min(newest, lo + (policy.backlogRows ?? policy.maxRows) - 1) };
+    return stretch(policy.backlogRows ?? policy.maxRows);
+  }
+  if (policy.earlyRows !== undefined && span >= policy.earlyRows) {
+    return stretch(span <= (policy.wholeMaxRows ?? policy.maxRows) ? span : policy.maxRows);
   }
   if (oldest.ts >= policy.cutoffTs) return undefined;
   const tsFrom = conn.prepare("SELECT id, ts FROM readings WHERE id >= ? ORDER BY id LIMIT 1");
@@ -99,7 +130,7 @@ export function planCompaction(conn: Connection, policy: CompactionPolicy): Comp
   }
   const hi = a;
   if (hi - lo + 1 < policy.minRows && oldest.ts >= policy.forceBeforeTs) return undefined;
-  return { lo, hi };
+  return { lo, hi, whole: hi === newest };
 }
 
 /** Rows a compaction step reads from the hot table at a time (bounds the rows held as JS arrays). */
@@ -173,7 +204,12 @@ export function compact(conn: Connection, plan: CompactionPlan): number {
       column.sort();
       insert.run(sensorId, plan.hi, ...columnsOf(column.ids, column.ts, column.values, column.length));
     }
-    conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
+    // The whole table only when it still ends at `hi` (the plan was made outside this transaction).
+    const newest = plan.whole
+      ? (conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null }).m
+      : null;
+    if (newest !== null && Number(newest) === plan.hi) conn.prepare("DELETE FROM readings").run();
+    else conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
     return moved;
   });
 }

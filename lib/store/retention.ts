@@ -42,6 +42,15 @@ export interface RetentionOptions {
    * `compactAfterMs` plus the larger of `compactAfterMs` and 10 minutes move whatever their number.
    */
   compactMinRows?: number;
+  /**
+   * Once the hot table holds a full step (`compactMinRows` or its default), move it as a whole,
+   * the readings younger than `compactAfterMs` too: emptying the table frees its pages without
+   * writing them, where deleting the older stretch rewrites every page it empties (about 25
+   * bytes written per reading, docs/STORAGE.md). `compactAfterMs` then only bounds how long a
+   * reading stays hot. The logger turns this on; default off (`edgelog compact` moves exactly the
+   * readings older than it is told).
+   */
+  compactEarly?: boolean;
   /** Wall clock in unix ms; injectable for tests. */
   now?: () => number;
   /** Rows a step touches at most (default 5000). */
@@ -90,7 +99,9 @@ export type StepOutcome = "expired" | "evicted" | "downsampled" | "compacted" | 
 export class Retention {
   readonly #sql: RetentionSql;
   readonly #options:
-    & Required<Omit<RetentionOptions, "retentionMs" | "maxDbSizeBytes" | "downsampleAfterMs" | "compactMinRows">>
+    & Required<
+      Omit<RetentionOptions, "retentionMs" | "maxDbSizeBytes" | "downsampleAfterMs" | "compactMinRows" | "compactEarly">
+    >
     & RetentionOptions;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
@@ -168,13 +179,15 @@ export class Retention {
     // enough to be worth its header and its index entry (figures in docs/STORAGE.md).
     const minRows = o.compactMinRows ??
       Math.max(MIN_STEP_READINGS, Math.min(MAX_WAITING_STEP, READINGS_PER_CHUNK * store.activeSensorCount()));
+    const maxRows = Math.max(o.compactMaxRows, minRows);
     const n = store.compact({
       cutoffTs: now - o.compactAfterMs,
       forceBeforeTs: now - o.compactAfterMs - Math.max(o.compactAfterMs, FORCE_AFTER_MIN_MS),
-      maxRows: Math.max(o.compactMaxRows, minRows),
+      maxRows,
       backlogRows: o.compactMaxRows,
       maxHotRows: o.compactMaxHotRows,
       minRows,
+      ...(o.compactEarly ? { earlyRows: minRows, wholeMaxRows: Math.floor(maxRows * 1.5) } : {}),
     });
     if (n > 0) {
       this.counters.compacted += n;

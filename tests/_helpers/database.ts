@@ -79,6 +79,30 @@ export function readingRows(path: string): { sensor: string; unit: string | null
   return rows;
 }
 
+/** Every raw reading with its id and sensor name, in log order, hot or compacted. */
+export function logRows(path: string): { id: number; sensor: string; ts: number; value: number }[] {
+  using reader = Reader.open(path);
+  const names = new Map(reader.sensors().map((s) => [s.id, s.name]));
+  const rows: { id: number; sensor: string; ts: number; value: number }[] = [];
+  for (
+    let page = reader.pageById(0, {}, 10_000);
+    page.length > 0;
+    page = reader.pageById(page.at(-1)![0], {}, 10_000)
+  ) {
+    for (const [id, sensorId, ts, value] of page) {
+      rows.push({ id, sensor: names.get(sensorId) ?? reader.sensorById(sensorId)!.name, ts, value });
+    }
+  }
+  return rows;
+}
+
+/** The values of sensor `name`, hot or compacted, in (ts, id) order (empty when it has none). */
+export function sensorValues(path: string, name: string): number[] {
+  using reader = Reader.open(path);
+  const sensor = reader.sensors().find((s) => s.name === name);
+  return sensor === undefined ? [] : [...reader.readings({ sensors: [sensor] })].map((r) => r.value);
+}
+
 /** The cursor of forwarder `name` in the database at `path`, or undefined. */
 export function cursorOf(path: string, name: string): number | undefined {
   return withDb(path, (db) => {

@@ -20,7 +20,11 @@ if (import.meta.main) {
   for (;;) {
     try {
       db ??= new DatabaseSync(dbPath, { readOnly: true, timeout: 1000 });
-      const { id } = db.prepare("SELECT coalesce(max(id), 0) AS id FROM readings").get() as { id: number };
+      // Hot or compacted: the logger moves its hot table into chunks as soon as it holds a full step.
+      const { id } = db.prepare(
+        `SELECT max((SELECT coalesce(max(id), 0) FROM readings),
+                    (SELECT coalesce(max(last_id), 0) FROM chunks WHERE step_end = (SELECT max(step_end) FROM chunks))) AS id`,
+      ).get() as { id: number };
       if (Number(id) > last) print(String(last = Number(id)));
     } catch (e) {
       print(`ERR ${e instanceof Error ? e.message : e}`);

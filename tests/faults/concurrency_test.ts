@@ -102,7 +102,7 @@ const LONG_READER = `import { DatabaseSync } from "node:sqlite";
 const [path, release] = Deno.args;
 const db = new DatabaseSync(path, { readOnly: true });
 db.exec("BEGIN");
-console.log(db.prepare("SELECT count(*) AS n FROM readings").get().n);
+console.log(db.prepare("SELECT (SELECT count(*) FROM readings) + (SELECT coalesce(sum(count), 0) FROM chunks) AS n").get().n);
 for (;;) {
   try { Deno.statSync(release); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
 }

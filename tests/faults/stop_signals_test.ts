@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { countReadings, tempDir, withDb } from "../_helpers/database.ts";
+import { countReadings, sensorValues, tempDir } from "../_helpers/database.ts";
 import { catchesSignal, type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
@@ -75,11 +75,7 @@ class AckedPusher {
 /** How many of the acknowledged sequence numbers are not on disk. */
 function missingAcked(db: string, acked: readonly number[]): number {
   if (acked.length === 0) return 0;
-  const stored = withDb(db, (c) =>
-    new Set(
-      (c.prepare("SELECT r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE s.name = 'acked'")
-        .all() as { value: number }[]).map((r) => r.value),
-    ));
+  const stored = new Set(sensorValues(db, "acked"));
   return acked.filter((v) => !stored.has(v)).length;
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cursorOf, tempDir, withDb } from "../_helpers/database.ts";
+import { cursorOf, logRows, tempDir } from "../_helpers/database.ts";
 import { type LoggerProcess, residentKib, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** What the fake upstream answers to request number n (1-based), in order; then 204. */
@@ -88,14 +88,7 @@ Deno.test("a failing upstream gets retries with backoff, Retry-After and a long 
     // Every reading up to the cursor was delivered by an acknowledged request.
     const cursor = cursorOf(db, url)!;
     // By id, not by (sensor, ts): at this rate two readings of a sensor can share a millisecond.
-    const upToCursor = withDb(
-      db,
-      (d) =>
-        d.prepare(
-          "SELECT s.name AS sensor, r.ts AS ts FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE r.id <= ?",
-        )
-          .all(cursor) as { sensor: string; ts: number }[],
-    );
+    const upToCursor = logRows(db).filter((r) => r.id <= cursor);
     const lost = upToCursor.filter((r) => !received.has(`${r.sensor}|${r.ts}`));
     assert.equal(upToCursor.length, cursor, "ids up to the cursor are all there");
     assert.deepEqual(lost.slice(0, 3), [], `every acknowledged reading reached the upstream (${lost.length} missing)`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cursorOf, maxReadingId, tempDir, withDb } from "../_helpers/database.ts";
+import { cursorOf, logRows, maxReadingId, tempDir } from "../_helpers/database.ts";
 import { type LoggerProcess, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { announceSkip, missing, Mosquitto } from "../_helpers/upstreams.ts";
 
@@ -92,7 +92,7 @@ Deno.test({
       await waitFor(() => cursorOf(db, name) === maxReadingId(db), 60_000);
       p.kill("SIGTERM");
       assert.equal((await p.exited()).code, 0);
-      const all = withDb(db, (d) => (d.prepare("SELECT id FROM readings").all() as { id: number }[]).map((r) => r.id));
+      const all = logRows(db).map((r) => r.id);
       await waitFor(() => all.every((id) => ids.has(id)), 30_000, () => {
         const lost = all.filter((id) => !ids.has(id));
         return `${lost.length} readings never arrived, e.g. ids ${lost.slice(0, 5).join(", ")}`;

@@ -1,7 +1,7 @@
 import { Reader } from "../../lib/store/mod.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { integrityCheck, seedReadings, tempDir, withDb } from "../_helpers/database.ts";
+import { integrityCheck, maxReadingId, seedReadings, tempDir, withDb } from "../_helpers/database.ts";
 import { type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 const DAY = 86_400_000;
@@ -132,8 +132,8 @@ Deno.test("--max-db-size deletes the oldest readings and the file stops growing"
     await waitFor(async () => (await stats()).used_bytes <= max, 60_000, () => p.stderrLines.join("\n"));
     const atCap = await stats();
     // Keep logging: new readings reuse the freed pages and retention keeps the data under the cap.
-    const mark = scalar(db, "SELECT max(id) FROM readings");
-    await waitFor(() => scalar(db, "SELECT max(id) FROM readings") > mark + 20_000, 60_000);
+    const mark = maxReadingId(db);
+    await waitFor(() => maxReadingId(db) > mark + 20_000, 60_000);
     const later = await stats();
     assert.ok(later.page_count <= atCap.page_count, `pages ${atCap.page_count} -> ${later.page_count}`);
     // Retention checks the size every second: at 5000 readings/s it may be over by ~1 MB.

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Reading } from "../../lib/reading.ts";
 import { OutboxReader, Reader, Store } from "../../lib/store/mod.ts";
-import { tempDir, withDb } from "../_helpers/database.ts";
+import { DatabaseSync } from "node:sqlite";
+import { Connection } from "../../lib/store/_connection.ts";
+import { compact, planCompaction } from "../../lib/store/chunks.ts";
+import { tempDir, walSize, withDb } from "../_helpers/database.ts";
 import { seededRandom } from "../_helpers/fuzz.ts";
 
 const NOW = Date.UTC(2026, 5, 1);
@@ -67,7 +70,8 @@ Deno.test(`compaction changes nothing a reader sees, for random readings (seed $
         downsampleBucketMs: 60_000,
         compactAfterMs: Math.floor(random() * 2 * 86_400_000),
         compactMaxRows: 1 + Math.floor(random() * 1000),
-        compactMinRows: 1,
+        compactMinRows: 1 + Math.floor(random() * 2000),
+        compactEarly: random() < 0.5, // the logger's steps: the hot table moves as a whole
         now: () => NOW,
       });
       while (retention.step() !== "idle");
@@ -85,6 +89,69 @@ Deno.test(`compaction changes nothing a reader sees, for random readings (seed $
       store.close();
     }
   }
+});
+
+Deno.test("a full step moves the hot table as a whole, young readings too, and frees its pages without writing them", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  try {
+    // 30,000 readings of 3 sensors, all younger than --compact-after.
+    const readings = Array.from(
+      { length: 30_000 },
+      (_, i) => ({ sensor: `s-${i % 3}`, ts: NOW - 30_000 + i, value: i / 10 }),
+    );
+    store.append(readings);
+    const before = snapshot(path);
+    const hotPages = withDb(
+      path,
+      (db) => db.prepare("SELECT count(*) AS n FROM dbstat WHERE name = 'readings'").get()!.n as number,
+    );
+    store.checkpointTruncate();
+    assert.equal(walSize(path), 0);
+    const options = { downsampleBucketMs: 60_000, compactAfterMs: 600_000, compactMinRows: 20_000, now: () => NOW };
+    assert.equal(
+      store.retention(options).step(),
+      "idle",
+      "not a full step of old readings: nothing moves without compactEarly",
+    );
+    const r = store.retention({ ...options, compactEarly: true });
+    assert.equal(r.step(), "compacted");
+    assert.equal(r.counters.compacted, 30_000, "every hot reading moved, in one step");
+    assert.equal(withDb(path, (db) => db.prepare("SELECT count(*) AS n FROM readings").get()!.n), 0);
+    assert.deepEqual(snapshot(path), before);
+    // Deleting a stretch would have written every page of the table into the WAL.
+    const frames = (walSize(path) - 32) / (1024 + 24);
+    assert.ok(hotPages > 500, `the hot table had ${hotPages} pages`);
+    assert.ok(frames < hotPages / 4, `the step wrote ${frames} WAL frames for a hot table of ${hotPages} pages`);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("a whole-table step planned before more readings came deletes only its own stretch", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  store.append(Array.from({ length: 100 }, (_, i) => ({ sensor: "a", ts: NOW - 1000 + i, value: i })));
+  store.close();
+  const conn = new Connection(new DatabaseSync(path));
+  try {
+    const plan = planCompaction(conn, { cutoffTs: 0, forceBeforeTs: 0, maxRows: 1000, minRows: 1, earlyRows: 50 })!;
+    assert.deepEqual(plan, { lo: 1, hi: 100, whole: true });
+    conn.db.prepare("INSERT INTO readings(id, sensor_id, ts, value) VALUES (101, 1, ?, 101)").run(NOW);
+    assert.equal(compact(conn, plan), 100);
+    assert.deepEqual(conn.db.prepare("SELECT id FROM readings").all().map((r) => r.id), [101]);
+  } finally {
+    conn.db.close();
+  }
+  assert.deepEqual(
+    withDb(path, (db) => ({ ...db.prepare("SELECT sum(count) AS n, max(step_end) AS e FROM chunks").get() })),
+    {
+      n: 100,
+      e: 100,
+    },
+  );
 });
 
 Deno.test("ids continue after the hot table was emptied by compaction, also across a restart", async () => {
