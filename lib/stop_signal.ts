@@ -6,8 +6,14 @@
  * @module
  */
 
-/** Signals that ask edgelog to stop gracefully. */
-export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT"];
+/**
+ * Signals that ask edgelog to stop gracefully: SIGTERM and SIGINT, and SIGQUIT (Ctrl-\, nginx's
+ * graceful stop) rather than its default core dump. SIGQUIT comes last: Deno's runtime catches
+ * SIGTERM and SIGINT itself from its start (ending the process with 128 + n while the program has
+ * no listener), SIGQUIT only through this list, so a caught SIGQUIT in /proc/PID/status says that
+ * edgelog's own listeners are in place (the tests wait for that).
+ */
+export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGQUIT"];
 
 /**
  * Collects stop requests: SIGTERM/SIGINT (installed as the very first thing the program does, so

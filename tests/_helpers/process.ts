@@ -255,6 +255,16 @@ export function catchesSignal(pid: number, sig: number): boolean {
   }
 }
 
+/**
+ * True once edgelog's own stop listeners are installed in `pid`. SIGTERM in SigCgt does not say
+ * that: the Deno runtime catches SIGTERM, SIGINT and SIGHUP from its start, before the program's
+ * code runs, and a SIGTERM then ends the process with 143. edgelog listens for SIGQUIT last of its
+ * stop signals (lib/stop_signal.ts), and Deno does not catch it on its own.
+ */
+export function listensForStop(pid: number): boolean {
+  return catchesSignal(pid, 3);
+}
+
 /** True while `pid` exists and is not a zombie waiting to be reaped. */
 export function processRunning(pid: number): boolean {
   try {

@@ -12,9 +12,9 @@ import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
 import { tempDir } from "../_helpers/database.ts";
 import {
-  catchesSignal,
   childPid,
   hasCommand,
+  listensForStop,
   LoggerProcess,
   MAIN,
   ROOT,
@@ -351,7 +351,7 @@ async function containerScenario(arch: Arch, opts: { trials: number; earlyTrials
       if (i === 0 && arch === "amd64") {
         // docker stop during start-up: as soon as edgelog has its handler. (Under qemu-user the
         // emulator's own handlers hide the program's, so arm64 has only the delay-0 trials below.)
-        await waitFor(() => catchesSignal(logger, 15), startTimeout, () => stderrTail(p));
+        await waitFor(() => listensForStop(logger), startTimeout, () => stderrTail(p));
       } else {
         const start = await p.waitUntilLogging(startTimeout);
         assert.ok(start.pid !== 1, "edgelog is not PID 1: tini is");

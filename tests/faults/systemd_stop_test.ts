@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers/database.ts";
 import { requirement } from "../_helpers/requirements.ts";
-import { catchesSignal, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
+import { listensForStop, LoggerProcess, MAIN, ROOT, startFlags, waitFor } from "../_helpers/process.ts";
 import {
   assertGraceful,
   exitSummary,
@@ -150,7 +150,7 @@ Deno.test("systemctl stop semantics (SIGTERM + SIGCONT to the group, SIGKILL aft
     const p = spawnGroupLeader(["--db", db, "--sim-rate", "50000"]);
     try {
       const stat = () => Deno.readTextFileSync(`/proc/${p.pid}/stat`).replace(/^.*\) /, "").split(" ");
-      await waitFor(() => catchesSignal(p.pid, 15), 20_000, () => stderrTail(p));
+      await waitFor(() => listensForStop(p.pid), 20_000, () => stderrTail(p));
       assert.equal(Number(stat()[2]), p.pid, "the logger leads its own process group");
       if (kind !== "start-up") {
         await p.waitUntilLogging();

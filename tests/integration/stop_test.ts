@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { countReadings, integrityCheck, tempDir, walSize } from "../_helpers/database.ts";
 import { requirement } from "../_helpers/requirements.ts";
-import { catchesSignal, childPid, type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
+import { childPid, listensForStop, type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 
 /** Starts a logger, waits until it has committed at least `minStored` rows, sends `signal`. */
 async function logThenSignal(p: LoggerProcess, dbPath: string, signal: Deno.Signal, minStored = 1000) {
@@ -72,7 +72,7 @@ Deno.test("SIGTERM during start-up, before the database is open, exits 0 and los
   const db = join(dir.path, "edgelog.db");
   const p = spawnLogger(["--db", db, "--sim-rate", "1000"]);
   // As soon as the program has its handler installed (SigCgt in /proc), ask it to stop.
-  await waitFor(() => catchesSignal(p.pid, 15));
+  await waitFor(() => listensForStop(p.pid));
   p.kill("SIGTERM");
   const status = await p.exited();
   assert.equal(status.code, 0, p.stderrLines.join("\n"));
