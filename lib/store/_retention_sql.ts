@@ -6,7 +6,8 @@
  */
 
 import type { Connection } from "./_connection.ts";
-import { compact, minReadingId, planCompaction, rewriteChunk } from "./chunks.ts";
+import { planCompaction } from "./_compaction_plan.ts";
+import { compact, minReadingId, rewriteChunk } from "./chunks.ts";
 
 /** How many of each sensor's oldest chunks an expiry step looks at for readings partly expired. */
 const STRADDLING_CHUNKS = 4;

@@ -14,6 +14,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Reader } from "../../lib/store/mod.ts";
 import { countReadings, integrityCheck, tempDir, walSize, withDb } from "../_helpers/database.ts";
 import type { LoggerProcess, LogRecord } from "../_helpers/process.ts";
 import { requirement } from "../_helpers/requirements.ts";
@@ -156,6 +157,28 @@ export function exists(path: string): boolean {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+/**
+ * Every reading exactly once: the log (compaction steps, then the hot table) holds ids 1..N in
+ * order, none missing or repeated, and the count agrees. Returns N and how many are compacted.
+ */
+export function assertExactlyOnce(dbPath: string, what: string): { rows: number; compacted: number } {
+  using reader = Reader.open(dbPath);
+  let expected = 1;
+  for (let page = reader.pageById(0, {}, 50_000); page.length > 0; page = reader.pageById(expected - 1, {}, 50_000)) {
+    for (const [id] of page) {
+      assert.equal(id, expected, `${what}: reading ${expected} is missing or repeated (found ${id})`);
+      expected++;
+    }
+  }
+  const rows = expected - 1;
+  assert.equal(reader.readingCount(), rows, `${what}: the count of hot and compacted readings agrees with the log`);
+  const hot = withDb(
+    dbPath,
+    (db) => Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n),
+  );
+  return { rows, compacted: rows - hot };
 }
 
 /**

@@ -2,8 +2,9 @@
  * Scenario 9: power cut. edgelog writes into a FUSE filesystem (`_faultfs.py`) that keeps written
  * data in memory until fsync/fdatasync and drops everything unsynced at the cut; the process is
  * SIGKILLed at the same moment. A separate watcher process records the newest reading it saw
- * committed. With `durability=full` every reading the watcher saw must survive, with the database
- * intact and the next start recovering it; with `durability=normal` the same scenario loses
+ * committed. With `durability=full` (compaction steps running every 0.2 s) every reading the
+ * watcher saw must survive exactly once, hot or compacted, with the database intact and the next
+ * start recovering it; with `durability=normal` the same scenario loses
  * readings the watcher saw (the scenario discriminates: it is not passing by construction).
  */
 
@@ -14,6 +15,7 @@ import { countReadings, integrityCheck, withDb } from "../_helpers/database.ts";
 import { spawnLogger, textLines, waitFor } from "../_helpers/process.ts";
 import { FaultFs, faultFsRequirement } from "./_faultfs.ts";
 import {
+  assertExactlyOnce,
   assertGraceful,
   exitedWithin,
   FaultRandom,
@@ -66,10 +68,17 @@ interface CutTrial {
   maxId: number;
   lost: number;
   integrity: string;
+  /** Readings in chunks after the cut (a compaction step committed before it). */
+  compacted: number;
 }
 
 /** One trial: log into a faultfs mount, cut power and SIGKILL at a random moment, inspect what survived. */
-async function powerCut(durability: "full" | "normal", random: FaultRandom, existing: boolean): Promise<CutTrial> {
+async function powerCut(
+  durability: "full" | "normal",
+  random: FaultRandom,
+  existing: boolean,
+  extra: string[] = [],
+): Promise<CutTrial> {
   await using fs = await FaultFs.mount();
   const db = join(fs.mnt, "data", "edgelog.db");
   if (existing) {
@@ -84,7 +93,7 @@ async function powerCut(durability: "full" | "normal", random: FaultRandom, exis
       await killQuietly(before);
     }
   }
-  const p = spawnLogger(["--db", db, "--durability", durability, "--sim-rate", String(RATE)]);
+  const p = spawnLogger(["--db", db, "--durability", durability, "--sim-rate", String(RATE), ...extra]);
   let watcher: CommitWatcher | undefined;
   let seen = 0;
   try {
@@ -108,7 +117,15 @@ async function powerCut(durability: "full" | "normal", random: FaultRandom, exis
   const integrity = integrityCheck(onDisk);
   // durability=normal may lose even the schema of a database created in the run that lost power.
   const after = schemaSurvived(onDisk) ? readingsSummary(onDisk) : { rows: 0, maxId: 0 };
-  const trial = { seen, rows: after.rows, maxId: after.maxId, lost: Math.max(0, seen - after.rows), integrity };
+  const compacted = durability === "full" ? assertExactlyOnce(onDisk, "after the cut").compacted : 0;
+  const trial = {
+    seen,
+    rows: after.rows,
+    maxId: after.maxId,
+    lost: Math.max(0, seen - after.rows),
+    integrity,
+    compacted,
+  };
   if (durability === "full" || integrity === "ok") {
     // The next start recovers the WAL that survived and appends to it.
     const next = spawnLogger(["--db", onDisk, "--sim-rate", "1000"]);
@@ -137,8 +154,10 @@ Deno.test({
     const trials = faultTrials(3);
     const random = new FaultRandom();
     const seen: number[] = [];
+    const compacted: number[] = [];
     for (let i = 0; i < trials; i++) {
-      const t = await powerCut("full", random, i % 2 === 1);
+      // Compaction steps of 1,024 readings, one every 0.2 s: the cut often falls in or between them.
+      const t = await powerCut("full", random, i % 2 === 1, ["--compact-step", "1024"]);
       assert.equal(t.integrity, "ok", `trial ${i}: never a corrupt database after a power cut`);
       assert.equal(t.rows, t.maxId, `trial ${i}: ids are contiguous: no committed row is missing in the middle`);
       assert.ok(
@@ -147,7 +166,9 @@ Deno.test({
           `${t.seen} seen committed, ${t.seen - t.rows} lost (seed ${random.seed})`,
       );
       seen.push(t.seen);
+      compacted.push(t.compacted);
     }
+    assert.ok(compacted.some((n) => n > 0), `compaction ran before some cut: ${compacted.join(", ")} compacted`);
     const s = medianMax(seen);
     printFigures([{
       scenario: `9. power cut + SIGKILL, durability=full (FUSE, unsynced data dropped; sim-rate ${RATE}/s)`,
@@ -156,7 +177,8 @@ Deno.test({
       exits: `SIGKILL×${trials}; recovery runs 0×${trials}`,
       stopMs: "-",
       notes:
-        `fresh and existing databases alternate; readings seen committed before the cut: median ${s.median}, max ${s.max}; all survived, integrity ok`,
+        `fresh and existing databases alternate, compaction steps of 1,024 readings; readings seen committed before the cut: ` +
+        `median ${s.median}, max ${s.max}, compacted ${compacted.join(" / ")}; all survived exactly once, integrity ok`,
     }], random.seed);
   },
 });

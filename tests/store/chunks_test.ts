@@ -4,7 +4,8 @@ import type { Reading } from "../../lib/reading.ts";
 import { OutboxReader, Reader, Store } from "../../lib/store/mod.ts";
 import { DatabaseSync } from "node:sqlite";
 import { Connection } from "../../lib/store/_connection.ts";
-import { compact, planCompaction } from "../../lib/store/chunks.ts";
+import { planCompaction } from "../../lib/store/_compaction_plan.ts";
+import { compact } from "../../lib/store/chunks.ts";
 import { tempDir, walSize, withDb } from "../_helpers/database.ts";
 import { seededRandom } from "../_helpers/fuzz.ts";
 
@@ -124,6 +125,15 @@ Deno.test("a full step moves the hot table as a whole, young readings too, and f
     const frames = (walSize(path) - 32) / (1024 + 24);
     assert.ok(hotPages > 500, `the hot table had ${hotPages} pages`);
     assert.ok(frames < hotPages / 4, `the step wrote ${frames} WAL frames for a hot table of ${hotPages} pages`);
+    // Less than a step, but the oldest waited --compact-after plus 10 minutes: the table moves whole all the same.
+    store.append([
+      ...Array.from({ length: 50 }, (_, i) => ({ sensor: "s-0", ts: NOW - 7_200_000 + i, value: i })),
+      ...Array.from({ length: 50 }, (_, i) => ({ sensor: "s-1", ts: NOW - 50 + i, value: i })),
+    ]);
+    assert.equal(r.step(), "compacted");
+    assert.equal(r.counters.compacted, 30_100);
+    assert.equal(withDb(path, (db) => db.prepare("SELECT count(*) AS n FROM readings").get()!.n), 0);
+    assert.equal(r.step(), "idle");
   } finally {
     store.close();
   }
