@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { writtenBytes } from "../lib/proc_io.ts";
 import { ReadingBatch } from "../lib/reading.ts";
 import { SimulatedSource } from "../lib/sources/simulated.ts";
-import { Reader, Store } from "../lib/store/mod.ts";
+import { DEFAULT_COMPACT_AFTER_MS, Reader, Store } from "../lib/store/mod.ts";
 import { createSchema2Database, seedReadings } from "../tests/_helpers/database.ts";
 import { ROOT, run } from "../tests/_helpers/process.ts";
 
@@ -223,9 +223,9 @@ async function measure(
     Deno.copyFileSync(from, to);
     return to;
   };
-  // New layout: compaction in its steady state within the window (it moves every reading once;
-  // --compact-after only decides when).
-  const newArgs = ["--compact-after", "10s"];
+  // New layout, default settings: the hot table moves into chunks whenever it holds a full step
+  // (8,192 readings, 512 a sensor), so compaction runs within the windows at 100 and 1,000/s.
+  const newArgs: string[] = [];
   /** Runs both programs at the same time on copies of their databases. */
   const side = async (rate: number, sensors: number, seconds: number, big: boolean, newExtra: string[] = []) => {
     const [o, n] = await Promise.all([
@@ -245,24 +245,24 @@ async function measure(
         sensors,
         warmS,
         seconds,
-        newExtra.length > 0 ? newExtra : newArgs,
+        [...newArgs, ...newExtra],
       ),
     ]);
     return { o, n };
   };
   const r1000 = await side(1000, 50, windowS, true);
   const r100 = await side(100, 50, quick ? windowS : 90, true);
-  // Compaction steps come every 8 s with 3 sensors and every 256 s with 500 (512 readings a sensor):
+  // Compaction steps come every 8 s with 3 sensors and every 131 s with 500 (131,072 readings):
   // no real-time window of this bench holds several of the slower ones, so the steady state is
   // also measured in simulated time below.
   const r3 = await side(1000, 3, quick ? windowS : 130, true);
   const r500 = await side(1000, 500, quick ? windowS : 130, true);
   const steadyWarmS = quick ? 30 : 600, steadyS = quick ? 150 : 1800;
   const steady = (rate: number, sensors: number) =>
-    steadyCost(newBig, work, rate, sensors, steadyWarmS, steadyS, 10_000);
+    steadyCost(newBig, work, rate, sensors, steadyWarmS, steadyS, DEFAULT_COMPACT_AFTER_MS);
   const s1000 = steady(1000, 50), s100 = steady(100, 50), s3 = steady(1000, 3), s500 = steady(1000, 500);
-  // Default settings, truly: at 10/s compaction runs once in 20 minutes, so it is left at its default.
-  const r10 = await side(10, 3, quick ? windowS : 60, false, ["--compact-after", "10m"]);
+  // At 10/s the hot table moves once in 13.7 minutes: no window holds a step.
+  const r10 = await side(10, 3, quick ? windowS : 60, false);
   const disk = diskBytes(work, quick ? 100_000 : 1_000_000);
   const query = await queryTimes(work, old, now, quick ? 1_000_000 : 10_000_000, quick ? 1 : 3);
 
@@ -355,12 +355,13 @@ async function measure(
     `Process \`write_bytes\` over ${windowS} s after ${warmS} s of warm-up (90 s at 100/s, 60 s at 10/s in a full run); ` +
       `both layouts at the same time, each with its own copy of the database; big database = ${
         (bigRows / 1e6).toFixed(1)
-      }M readings of 50 sensors (the new one compacted). Default settings, except that the new layout runs with ` +
-      "`--compact-after 10s` on the big databases so that compaction's own writes fall inside the window (at 10/s it " +
-      "keeps its default: its compaction runs once in 20 minutes). The new layout's compaction steps in each window " +
-      "are counted: a window without one measures commits only. The steady-state rows drive the new layout's " +
-      "storage code (writer, compaction, checkpoints, `durability=full`, the simulated sensors) in simulated time on " +
-      "a copy of the big database, also with `--compact-after 10s`, and read this process's `write_bytes`: real " +
+      }M readings of 50 sensors (the new one compacted). Default settings for both: the new layout moves its hot ` +
+      "table into chunks whenever it holds a full step (8,192 readings, 512 a sensor, at most 131,072), so its " +
+      "compaction's own writes fall inside the windows at 1,000 readings/s (at 100/s a step of 50 sensors comes every " +
+      "256 s, at 10/s one every 13.7 minutes). The new layout's compaction steps in each window are counted: a window without one measures commits " +
+      "only. The steady-state rows drive the new layout's storage code (writer, compaction with the logger's policy, " +
+      "checkpoints, `durability=full`, the simulated sensors) in simulated time on a copy of the big database with " +
+      "default settings, and read this process's `write_bytes`: real " +
       "pages and fsyncs, simulated clock, so that the per-sensor chunk index grows as hours of logging make it.",
   );
   print();
