@@ -78,6 +78,23 @@ export class Connection {
     }
   }
 
+  /**
+   * Runs `fn`, whole write transactions, with `synchronous = NORMAL`, then restores the setting.
+   * Only for work that rearranges what is already committed (compaction): in WAL mode such a commit
+   * is not fsynced, so a power cut may roll it back, never tear it (the WAL's checksum chain ends
+   * before its frames), and the next synced commit or checkpoint makes it durable with the rest.
+   */
+  unsynced<T>(fn: () => T): T {
+    const before = Number(this.pragma("synchronous"));
+    if (before <= 1) return fn(); // already NORMAL (durability=normal) or OFF
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return fn();
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${before}`);
+    }
+  }
+
   /** The single value `PRAGMA name` returns (undefined when it returns no row). */
   pragma(name: string): unknown {
     if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid pragma name ${name}`);

@@ -117,6 +117,17 @@ Deno.test("a full step moves the hot table as a whole, young readings too, and f
       "not a full step of old readings: nothing moves without compactEarly",
     );
     const r = store.retention({ ...options, compactEarly: true });
+    const store2 = Store.open(join(dir.path, "full.db"), { durability: "full" });
+    try {
+      assert.equal(store2.pragma("synchronous"), 2);
+      store2.append(readings);
+      const r2 = store2.retention({ ...options, compactEarly: true });
+      assert.equal(r2.step(), "compacted");
+      // The step itself commits unsynced (it only moves committed readings); the writer's commits stay FULL.
+      assert.equal(store2.pragma("synchronous"), 2, "durability=full is back after a compaction step");
+    } finally {
+      store2.close();
+    }
     assert.equal(r.step(), "compacted");
     assert.equal(r.counters.compacted, 30_000, "every hot reading moved, in one step");
     assert.equal(withDb(path, (db) => db.prepare("SELECT count(*) AS n FROM readings").get()!.n), 0);
