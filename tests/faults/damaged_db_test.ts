@@ -14,12 +14,14 @@ import { listenerUrl } from "../_helpers/network.ts";
 import { type LoggerProcess, runOnce, spawnLogger, waitFor } from "../_helpers/process.ts";
 import { assertGraceful, exitedWithin, FaultRandom, printFigures, stderrTail } from "./_faults.ts";
 
-/** These scenarios damage pages of the hot table: the readings stay there (no compaction step). */
-const HOT = ["--compact-step", "10000000"];
+/** The logger on `db`; these scenarios damage pages of the hot table, so its readings stay there. */
+function spawnHot(db: string, ...args: string[]): LoggerProcess {
+  return spawnLogger(["--db", db, "--compact-step", "10000000", ...args]);
+}
 
 /** A real database, written by the logger and stopped gracefully, with at least `bytes` in it. */
 async function makeDb(db: string, bytes = 600 * 1024, extra: string[] = []): Promise<void> {
-  const p = spawnLogger(["--db", db, ...HOT, "--sim-rate", "20000", "--sim-sensors", "7", ...extra]);
+  const p = spawnHot(db, "--sim-rate", "20000", "--sim-sensors", "7", ...extra);
   await p.waitUntilLogging();
   await waitFor(() => Deno.statSync(db).size + fileSize(`${db}-wal`) > bytes, 30_000);
   p.kill("SIGTERM");
@@ -129,17 +131,7 @@ function quarantinedFiles(dir: string): string[] {
  * damaged file is moved aside byte-identical. Returns the quarantined path.
  */
 async function expectQuarantinedAndLogging(db: string, dir: string, sha: string): Promise<string> {
-  const p = spawnLogger([
-    "--db",
-    db,
-    ...HOT,
-    "--sim-rate",
-    "500",
-    "--listen",
-    "127.0.0.1:0",
-    "--commit-interval",
-    "100",
-  ]);
+  const p = spawnHot(db, "--sim-rate", "500", "--listen", "127.0.0.1:0", "--commit-interval", "100");
   try {
     const record = await p.waitForRecord((r) => r.message.startsWith("DAMAGED DATABASE"));
     await p.waitUntilLogging();
@@ -244,17 +236,7 @@ async function powerCutAfterCheckpoints(dir: string): Promise<{
   committed: Map<string, number>;
 }> {
   const db = join(dir, "edgelog.db");
-  const p = spawnLogger([
-    "--db",
-    db,
-    ...HOT,
-    "--sim-rate",
-    "20000",
-    "--sim-sensors",
-    "7",
-    "--checkpoint-interval",
-    "200ms",
-  ]);
+  const p = spawnHot(db, "--sim-rate", "20000", "--sim-sensors", "7", "--checkpoint-interval", "200ms");
   let before: Uint8Array;
   try {
     await p.waitUntilLogging();
@@ -357,7 +339,7 @@ Deno.test("a power cut whose lost writes leave a consistent file: nothing can te
   const startCount = [...left.values()].reduce((a, b) => a + b, 0);
   const total = [...committed.values()].reduce((a, b) => a + b, 0);
 
-  const p = spawnLogger(["--db", db, ...HOT, "--sim-rate", "500", "--commit-interval", "100"]);
+  const p = spawnHot(db, "--sim-rate", "500", "--commit-interval", "100");
   try {
     await p.waitUntilLogging();
     await waitFor(() => safeCount(db) > startCount + 100, 20_000, () => stderrTail(p));
@@ -409,17 +391,7 @@ function damageUnderTheWriter(db: string): void {
 Deno.test("damage found by a commit while logging: the file is moved aside, logging goes on in a fresh one, nothing taken is lost", async () => {
   await using dir = await tempDir("edgelog-fault-damage-");
   const db = join(dir.path, "edgelog.db");
-  const p = spawnLogger([
-    "--db",
-    db,
-    ...HOT,
-    "--sim-rate",
-    "2000",
-    "--commit-interval",
-    "100",
-    "--listen",
-    "127.0.0.1:0",
-  ]);
+  const p = spawnHot(db, "--sim-rate", "2000", "--commit-interval", "100", "--listen", "127.0.0.1:0");
   try {
     await p.waitUntilLogging();
     const url = await listenerUrl(p);
@@ -449,17 +421,7 @@ Deno.test("damage found by a commit while logging: the file is moved aside, logg
 Deno.test("with --on-damage refuse, damage found while logging still stops the logger with exit 4", async () => {
   await using dir = await tempDir("edgelog-fault-damage-");
   const db = join(dir.path, "edgelog.db");
-  const p = spawnLogger([
-    "--db",
-    db,
-    ...HOT,
-    "--sim-rate",
-    "2000",
-    "--commit-interval",
-    "100",
-    "--on-damage",
-    "refuse",
-  ]);
+  const p = spawnHot(db, "--sim-rate", "2000", "--commit-interval", "100", "--on-damage", "refuse");
   try {
     await p.waitUntilLogging();
     await waitFor(() => safeCount(db) > 2000, 20_000);
