@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { tempDir, withDb } from "../tests/_helpers/database.ts";
+import { maxReadingId, tempDir } from "../tests/_helpers/database.ts";
 import { listenerUrl } from "../tests/_helpers/network.ts";
 import { spawnLogger } from "../tests/_helpers/process.ts";
 
@@ -39,8 +39,8 @@ const TARGET_CPU_RATIO = 1.02;
 type Mode = "no listener" | "--listen" | "--listen + /metrics every 1 s";
 const MODES: Mode[] = ["no listener", "--listen", "--listen + /metrics every 1 s"];
 
-const maxId = (db: string) =>
-  withDb(db, (d) => Number((d.prepare("SELECT coalesce(max(id), 0) AS n FROM readings").get() as { n: number }).n));
+/** Readings written so far, hot or compacted (the logger empties the hot table at every compaction step). */
+const maxId = (db: string) => maxReadingId(db);
 
 /** CPU time (user + system) of process `pid` so far, ms; Linux /proc only. */
 function cpuMs(pid: number): number {

@@ -52,12 +52,20 @@ function rmDb(path: string) {
   }
 }
 
-/** Highest reading id, i.e. the number of rows written (O(log n), unlike count(*)). */
+/**
+ * Highest reading id, hot or compacted, i.e. the number of rows written (O(log n), unlike
+ * count(*)). Not the hot table's alone: the logger empties it whenever it holds a compaction step.
+ */
 function maxId(path: string): number {
   try {
     const db = new DatabaseSync(path, { readOnly: true, timeout: 1000 });
     try {
-      return Number((db.prepare("SELECT coalesce(max(id), 0) AS n FROM readings").get() as { n: number }).n);
+      return Number(
+        (db.prepare(
+          `SELECT max((SELECT coalesce(max(id), 0) FROM readings),
+                      (SELECT coalesce(max(step_end), 0) FROM chunks)) AS n`,
+        ).get() as { n: number }).n,
+      );
     } finally {
       db.close();
     }
