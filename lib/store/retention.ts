@@ -57,7 +57,7 @@ export interface RetentionOptions {
   rowsPerStep?: number;
   /** Pause between steps while work remains, ms (default 5). */
   busyIntervalMs?: number;
-  /** Pause once nothing is left to do, ms (default 1000; bounds how far --max-db-size can overshoot). */
+  /** Pause once nothing is left to do, ms (default 100; bounds how far --max-db-size can overshoot). */
   idleIntervalMs?: number;
   /** Called when a step fails; the next step retries after the idle pause. */
   onError?: (error: unknown) => void;
@@ -118,7 +118,8 @@ export class Retention {
       compactMaxRows: 65_536,
       compactMaxHotRows: 1_000_000,
       busyIntervalMs: 5,
-      idleIntervalMs: 1000,
+      // Short: at high rates the hot table must not outgrow a whole-table step between two looks.
+      idleIntervalMs: 100,
       onError: () => {},
       onUnsentDeleted: () => {},
       ...options,
@@ -187,7 +188,7 @@ export class Retention {
       backlogRows: o.compactMaxRows,
       maxHotRows: o.compactMaxHotRows,
       minRows,
-      ...(o.compactEarly ? { earlyRows: minRows, wholeMaxRows: Math.floor(maxRows * 1.5) } : {}),
+      ...(o.compactEarly ? { earlyRows: minRows, wholeMaxRows: Math.max(maxRows, MAX_WHOLE_STEP) } : {}),
     });
     if (n > 0) {
       this.counters.compacted += n;
@@ -239,5 +240,11 @@ const MIN_STEP_READINGS = 8192;
 const READINGS_PER_CHUNK = 512;
 /** … up to this many in all: a step holds the event loop while it runs (the trade-off is in docs/STORAGE.md). */
 const MAX_WAITING_STEP = 131_072;
+/**
+ * A hot table of up to this many readings moves in one step (more than a full step after a pause
+ * or a burst; about 200 ms of the writer's time): a bigger one moves oldest first, in stretches
+ * whose deletion writes every page (docs/STORAGE.md). Larger `--compact-step`s raise it.
+ */
+const MAX_WHOLE_STEP = 196_608;
 /** Readings due wait for a full step at most `--compact-after` more, and at least this long, ms. */
 const FORCE_AFTER_MIN_MS = 10 * 60_000;
