@@ -106,6 +106,8 @@ export class Retention {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #sensorCursor = 0;
+  /** `now()` of the last compaction step (or of the first look). */
+  #lastCompactedAt: number | undefined;
   readonly counters: RetentionCounters = { expired: 0, evicted: 0, downsampled: 0, compacted: 0, errors: 0 };
 
   /** Use `Store.retention(options)`: retention writes on the writer's connection only. */
@@ -183,7 +185,12 @@ export class Retention {
     const maxRows = Math.max(o.compactMaxRows, minRows);
     const n = store.compact({
       cutoffTs: now - o.compactAfterMs,
-      forceBeforeTs: now - o.compactAfterMs - Math.max(o.compactAfterMs, FORCE_AFTER_MIN_MS),
+      // Readings that waited long move whatever their number, but at most once per --compact-after:
+      // readings with old timestamps (a client sending history) would otherwise make a tiny step
+      // at every look.
+      forceBeforeTs: now - (this.#lastCompactedAt ??= now) >= o.compactAfterMs
+        ? now - o.compactAfterMs - Math.max(o.compactAfterMs, FORCE_AFTER_MIN_MS)
+        : -Infinity,
       maxRows,
       backlogRows: o.compactMaxRows,
       maxHotRows: o.compactMaxHotRows,
@@ -191,6 +198,7 @@ export class Retention {
       ...(o.compactEarly ? { earlyRows: minRows, wholeMaxRows: Math.max(maxRows, MAX_WHOLE_STEP) } : {}),
     });
     if (n > 0) {
+      this.#lastCompactedAt = now;
       this.counters.compacted += n;
       return "compacted";
     }
