@@ -14,8 +14,8 @@ import type { Command } from "./command.ts";
 
 const USAGE = `Usage: edgelog compact [--db FILE] [--older-than DURATION | --all]
 
-Moves readings into compressed per-sensor chunks now (the logger does it in the background for
-readings older than --compact-after). Needs the writer lock: stop the logger first (exit 3 when
+Moves readings into compressed per-sensor chunks now (the logger does it in the background,
+once a step of readings has gathered or they are older than --compact-after). Needs the writer lock: stop the logger first (exit 3 when
 one is running). Crash-safe: every step is one transaction.
 
   --older-than DURATION  compact readings older than this (default ${DEFAULT_COMPACT_AFTER_MS / 60_000}m)

@@ -1,8 +1,8 @@
 /**
  * Housekeeping in the running logger: delete readings older than `--retention`, delete the
  * oldest while the data exceeds `--max-db-size`, replace readings older than `--downsample-after`
- * by per-bucket aggregates, and move readings older than `--compact-after` from the hot table into
- * compressed chunks (`chunks.ts`).
+ * by per-bucket aggregates, and move the hot table into compressed chunks (`chunks.ts`) once it
+ * holds a step, or readings older than `--compact-after`.
  *
  * Work is done in steps on the writer's own connection (there is only one writer). A step is one
  * short transaction touching at most `rowsPerStep` rows, so a group commit waits at most one
