@@ -104,77 +104,79 @@ function hangingUpstream(): { port: number; accepted: () => number } & AsyncDisp
   };
 }
 
-Deno.test("a second SIGTERM after the stop began skips the forwarders' flush, still commits everything and closes", async () => {
+/**
+ * Runs `fn` on a logger at `rate` readings/s forwarding to an upstream that hangs, once it has
+ * committed `minRows` readings and the upstream has taken a connection.
+ */
+async function withHungUpstream<T>(
+  rate: number,
+  shutdownTimeoutS: number,
+  minRows: number,
+  fn: (p: LoggerProcess, db: string) => Promise<T>,
+): Promise<T> {
   await using dir = await tempDir();
   await using upstream = hangingUpstream();
   const db = join(dir.path, "edgelog.db");
-  const shutdownTimeoutS = 30; // the forwarders' flush may take half of it: 15 s against a hung upstream
   const p = spawnLogger([
     "--db",
     db,
     "--sim-rate",
-    "20000",
+    String(rate),
     "--shutdown-timeout",
     String(shutdownTimeoutS),
     "--forward",
     `http://127.0.0.1:${upstream.port}/write?name=hung&timeout=120`,
   ]);
   await p.waitUntilLogging();
-  await waitFor(() => countReadings(db) >= 5_000 && upstream.accepted() > 0, 20_000, () => p.stderrLines.join("\n"));
-  p.kill("SIGTERM");
-  // The second signal comes once the first was observed, as an impatient operator's would.
-  await p.waitForRecord((r) => r.message.startsWith("stopping ("));
-  const t0 = performance.now();
-  p.kill("SIGTERM");
-  const status = await p.exited();
-  const hurriedMs = performance.now() - t0;
-  await assertGracefulStop(p, status, db);
-  assert.ok(
-    p.records.some((r) => r.level === "WARN" && /again: hurrying the shutdown/.test(r.message)),
-    `the second signal was seen as such; stderr:\n${p.stderrLines.join("\n")}`,
-  );
-  const forwarder = p.records.find((r) => r.name === "hung" && typeof r.rows === "number");
-  assert.ok(forwarder, "the forwarder reported where it stopped");
-  assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
-  // Unhurried, the flush would wait for the hung upstream for 15 s; hurried it is skipped.
-  const flushBudgetMs = (shutdownTimeoutS * 1000) / 2;
-  assert.ok(
-    hurriedMs < flushBudgetMs / 3,
-    `exited ${
-      Math.round(hurriedMs)
-    } ms after the second signal: the flush was not skipped (budget ${flushBudgetMs} ms)`,
-  );
+  await waitFor(() => countReadings(db) >= minRows && upstream.accepted() > 0, 20_000, () => p.stderrLines.join("\n"));
+  return await fn(p, db);
+}
+
+Deno.test("a second SIGTERM after the stop began skips the forwarders' flush, still commits everything and closes", async () => {
+  const shutdownTimeoutS = 30; // the forwarders' flush may take half of it: 15 s against a hung upstream
+  await withHungUpstream(20_000, shutdownTimeoutS, 5_000, async (p, db) => {
+    p.kill("SIGTERM");
+    // The second signal comes once the first was observed, as an impatient operator's would.
+    await p.waitForRecord((r) => r.message.startsWith("stopping ("));
+    const t0 = performance.now();
+    p.kill("SIGTERM");
+    const status = await p.exited();
+    const hurriedMs = performance.now() - t0;
+    await assertGracefulStop(p, status, db);
+    assert.ok(
+      p.records.some((r) => r.level === "WARN" && /again: hurrying the shutdown/.test(r.message)),
+      `the second signal was seen as such; stderr:\n${p.stderrLines.join("\n")}`,
+    );
+    const forwarder = p.records.find((r) => r.name === "hung" && typeof r.rows === "number");
+    assert.ok(forwarder, "the forwarder reported where it stopped");
+    assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
+    // Unhurried, the flush would wait for the hung upstream for 15 s; hurried it is skipped.
+    const flushBudgetMs = (shutdownTimeoutS * 1000) / 2;
+    assert.ok(
+      hurriedMs < flushBudgetMs / 3,
+      `exited ${
+        Math.round(hurriedMs)
+      } ms after the second signal: the flush was not skipped (budget ${flushBudgetMs} ms)`,
+    );
+  });
 });
 
 /**
  * One graceful stop with a forwarder whose upstream hangs: the forwarder's flush (`flush_ms` of its
  * "stopped at id" record) and the exit.
  */
-async function stopWithHungUpstream(shutdownTimeoutS: number): Promise<{ flushMs: number; exitMs: number }> {
-  await using dir = await tempDir();
-  await using upstream = hangingUpstream();
-  const db = join(dir.path, "edgelog.db");
-  const p = spawnLogger([
-    "--db",
-    db,
-    "--sim-rate",
-    "2000",
-    "--shutdown-timeout",
-    String(shutdownTimeoutS),
-    "--forward",
-    `http://127.0.0.1:${upstream.port}/write?name=hung&timeout=120`,
-  ]);
-  await p.waitUntilLogging();
-  await waitFor(() => countReadings(db) >= 1_000 && upstream.accepted() > 0, 20_000, () => p.stderrLines.join("\n"));
-  const t0 = performance.now();
-  p.kill("SIGTERM");
-  const status = await p.exited();
-  const exitMs = performance.now() - t0;
-  await assertGracefulStop(p, status, db);
-  const forwarder = p.records.find((r) => r.name === "hung" && typeof r.flush_ms === "number");
-  assert.ok(forwarder, `the forwarder reported its flush; stderr:\n${p.stderrLines.join("\n")}`);
-  assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
-  return { flushMs: Number(forwarder.flush_ms), exitMs };
+function stopWithHungUpstream(shutdownTimeoutS: number): Promise<{ flushMs: number; exitMs: number }> {
+  return withHungUpstream(2_000, shutdownTimeoutS, 1_000, async (p, db) => {
+    const t0 = performance.now();
+    p.kill("SIGTERM");
+    const status = await p.exited();
+    const exitMs = performance.now() - t0;
+    await assertGracefulStop(p, status, db);
+    const forwarder = p.records.find((r) => r.name === "hung" && typeof r.flush_ms === "number");
+    assert.ok(forwarder, `the forwarder reported its flush; stderr:\n${p.stderrLines.join("\n")}`);
+    assert.ok(Number(forwarder.rows) > 0, "what the hung upstream did not acknowledge stays in the outbox");
+    return { flushMs: Number(forwarder.flush_ms), exitMs };
+  });
 }
 
 Deno.test("against a hung upstream the forwarders' flush gets half of what is left of the deadline, never its last 1.5 s", async () => {
