@@ -13,6 +13,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { ReadingBatch } from "../lib/reading.ts";
 import { Store } from "../lib/store/mod.ts";
+import { maxReadingId } from "../tests/_helpers/database.ts";
 import { hasCommand, spawnLogger, waitFor } from "../tests/_helpers/process.ts";
 import { storageBench } from "./storage.ts";
 
@@ -52,23 +53,10 @@ function rmDb(path: string) {
   }
 }
 
-/**
- * Highest reading id, hot or compacted, i.e. the number of rows written (O(log n), unlike
- * count(*)). Not the hot table's alone: the logger empties it whenever it holds a compaction step.
- */
+/** Highest reading id, hot or compacted, i.e. the number of rows written; 0 before the schema exists. */
 function maxId(path: string): number {
   try {
-    const db = new DatabaseSync(path, { readOnly: true, timeout: 1000 });
-    try {
-      return Number(
-        (db.prepare(
-          `SELECT max((SELECT coalesce(max(id), 0) FROM readings),
-                      (SELECT coalesce(max(step_end), 0) FROM chunks)) AS n`,
-        ).get() as { n: number }).n,
-      );
-    } finally {
-      db.close();
-    }
+    return maxReadingId(path);
   } catch {
     return 0;
   }

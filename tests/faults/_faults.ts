@@ -183,20 +183,12 @@ export function assertExactlyOnce(dbPath: string, what: string): { rows: number;
 
 /**
  * Row count, highest id and oldest/newest ts of the readings stored, hot and compacted (zeros for
- * none): the logger moves its hot table into chunks as soon as it holds a full step.
+ * none), through the reader: the logger moves its hot table into chunks as soon as it holds a step.
  */
 export function readingsSummary(dbPath: string): { rows: number; maxId: number; minTs: number; maxTs: number } {
-  return withDb(dbPath, (db) => {
-    const r = db.prepare(
-      `SELECT (SELECT count(*) FROM readings) + (SELECT coalesce(sum(count), 0) FROM chunks) AS rows,
-              max((SELECT coalesce(max(id), 0) FROM readings), (SELECT coalesce(max(last_id), 0) FROM chunks)) AS maxId,
-              min(m1, m2) AS minTs, max(x1, x2) AS maxTs
-       FROM (SELECT coalesce(min(ts), ${Number.MAX_SAFE_INTEGER}) AS m1, coalesce(max(ts), 0) AS x1 FROM readings),
-            (SELECT coalesce(min(first_ts), ${Number.MAX_SAFE_INTEGER}) AS m2, coalesce(max(last_ts), 0) AS x2 FROM chunks)`,
-    ).get() as { rows: number; maxId: number; minTs: number; maxTs: number };
-    const rows = Number(r.rows);
-    return { rows, maxId: Number(r.maxId), minTs: rows === 0 ? 0 : Number(r.minTs), maxTs: Number(r.maxTs) };
-  });
+  using reader = Reader.open(dbPath);
+  const { first, last } = reader.timeSpan();
+  return { rows: reader.readingCount(), maxId: reader.maxId(), minTs: first ?? 0, maxTs: last ?? 0 };
 }
 
 /**
