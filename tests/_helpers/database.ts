@@ -64,36 +64,33 @@ export function walSize(dbPath: string): number {
   }
 }
 
-/** Every raw reading with its sensor, in log order (by id), hot or compacted. */
-export function readingRows(path: string): { sensor: string; unit: string | null; ts: number; value: number }[] {
+/** A raw reading as the log holds it, with its sensor's name and unit. */
+export interface LogRow {
+  id: number;
+  sensor: string;
+  unit: string | null;
+  ts: number;
+  value: number;
+}
+
+/** Every raw reading with its id and sensor, in log order (by id), hot or compacted. */
+export function logRows(path: string): LogRow[] {
   using reader = Reader.open(path);
   const sensors = new Map(reader.sensors().map((s) => [s.id, s]));
-  const rows: { sensor: string; unit: string | null; ts: number; value: number }[] = [];
+  const rows: LogRow[] = [];
   for (let page = reader.pageById(0, {}, 10_000); page.length > 0;) {
-    for (const [, sensorId, ts, value] of page) {
+    for (const [id, sensorId, ts, value] of page) {
       const s = sensors.get(sensorId) ?? reader.sensorById(sensorId)!;
-      rows.push({ sensor: s.name, unit: s.unit, ts, value });
+      rows.push({ id, sensor: s.name, unit: s.unit, ts, value });
     }
     page = reader.pageById(page.at(-1)![0], {}, 10_000);
   }
   return rows;
 }
 
-/** Every raw reading with its id and sensor name, in log order, hot or compacted. */
-export function logRows(path: string): { id: number; sensor: string; ts: number; value: number }[] {
-  using reader = Reader.open(path);
-  const names = new Map(reader.sensors().map((s) => [s.id, s.name]));
-  const rows: { id: number; sensor: string; ts: number; value: number }[] = [];
-  for (
-    let page = reader.pageById(0, {}, 10_000);
-    page.length > 0;
-    page = reader.pageById(page.at(-1)![0], {}, 10_000)
-  ) {
-    for (const [id, sensorId, ts, value] of page) {
-      rows.push({ id, sensor: names.get(sensorId) ?? reader.sensorById(sensorId)!.name, ts, value });
-    }
-  }
-  return rows;
+/** Every raw reading with its sensor, in log order (by id), hot or compacted: {@link logRows} without ids. */
+export function readingRows(path: string): Omit<LogRow, "id">[] {
+  return logRows(path).map(({ sensor, unit, ts, value }) => ({ sensor, unit, ts, value }));
 }
 
 /** The values of sensor `name`, hot or compacted, in (ts, id) order (empty when it has none). */
