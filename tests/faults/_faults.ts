@@ -161,14 +161,20 @@ export function exists(path: string): boolean {
 
 /**
  * Every reading exactly once: the log (compaction steps, then the hot table) holds ids 1..N in
- * order, none missing or repeated, and the count agrees. Returns N and how many are compacted.
+ * order, none missing or repeated, and the count agrees; `each` may check every reading
+ * (`[id, sensorId, ts, value]`) on the way. Returns N, and how many are hot and compacted.
  */
-export function assertExactlyOnce(dbPath: string, what: string): { rows: number; compacted: number } {
+export function assertExactlyOnce(
+  dbPath: string,
+  what: string,
+  each?: (row: readonly [number, number, number, number]) => void,
+): { rows: number; hot: number; compacted: number } {
   using reader = Reader.open(dbPath);
   let expected = 1;
   for (let page = reader.pageById(0, {}, 50_000); page.length > 0; page = reader.pageById(expected - 1, {}, 50_000)) {
-    for (const [id] of page) {
-      assert.equal(id, expected, `${what}: reading ${expected} is missing or repeated (found ${id})`);
+    for (const row of page) {
+      assert.equal(row[0], expected, `${what}: reading ${expected} is missing or repeated (found ${row[0]})`);
+      each?.(row);
       expected++;
     }
   }
@@ -178,7 +184,7 @@ export function assertExactlyOnce(dbPath: string, what: string): { rows: number;
     dbPath,
     (db) => Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n),
   );
-  return { rows, compacted: rows - hot };
+  return { rows, hot, compacted: rows - hot };
 }
 
 /**

@@ -6,30 +6,21 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Reader } from "../../lib/store/mod.ts";
 import { createSchema2Database, integrityCheck, tempDir } from "../_helpers/database.ts";
 import { spawnLogger, waitFor } from "../_helpers/process.ts";
-import { exitedWithin, FaultRandom, faultTrials, printFigures } from "./_faults.ts";
+import { assertExactlyOnce, exitedWithin, FaultRandom, faultTrials, printFigures } from "./_faults.ts";
 
 const ROWS = 300_000;
 const SENSORS = 7;
 
-/** Every reading exactly once: ids 1..ROWS in order, each with the value the seed gave it. */
-function assertExactlyOnce(db: string, what: string): { hot: number; compacted: number } {
-  using reader = Reader.open(db);
-  let expected = 1;
-  for (let page = reader.pageById(0, {}, 50_000); page.length > 0; page = reader.pageById(expected - 1, {}, 50_000)) {
-    for (const [id, sensor, , value] of page) {
-      assert.equal(id, expected, `${what}: reading ${expected} is missing or repeated (found ${id})`);
-      assert.equal(sensor, ((id - 1) % SENSORS) + 1, `${what}: reading ${id} changed sensor`);
-      assert.equal(value, ((id - 1) % 1000) / 10, `${what}: reading ${id} changed value`);
-      expected++;
-    }
-  }
-  assert.equal(expected - 1, ROWS, `${what}: ${expected - 1} readings instead of ${ROWS}`);
-  assert.equal(reader.readingCount(), ROWS);
-  const hot = countHot(db);
-  return { hot, compacted: ROWS - hot };
+/** Every reading exactly once: ids 1..ROWS in order, each with the sensor and value the seed gave it. */
+function assertAllOnce(db: string, what: string): { hot: number; compacted: number } {
+  const { rows, hot, compacted } = assertExactlyOnce(db, what, ([id, sensor, , value]) => {
+    assert.equal(sensor, ((id - 1) % SENSORS) + 1, `${what}: reading ${id} changed sensor`);
+    assert.equal(value, ((id - 1) % 1000) / 10, `${what}: reading ${id} changed value`);
+  });
+  assert.equal(rows, ROWS, `${what}: ${rows} readings instead of ${ROWS}`);
+  return { hot, compacted };
 }
 
 function removeIfThere(path: string): void {
@@ -65,7 +56,7 @@ Deno.test("SIGKILL during the schema upgrade and compaction leaves every reading
       p.kill("SIGKILL");
       await exitedWithin(p, 10_000);
       assert.equal(integrityCheck(db), "ok", `trial ${i}: integrity after a kill at ${delayMs} ms`);
-      const { hot } = assertExactlyOnce(db, `trial ${i}, killed ${delayMs} ms after start`);
+      const { hot } = assertAllOnce(db, `trial ${i}, killed ${delayMs} ms after start`);
       states.push(`${delayMs} ms: ${hot === ROWS ? "none" : ROWS - hot} compacted`);
     }
   }
@@ -75,7 +66,7 @@ Deno.test("SIGKILL during the schema upgrade and compaction leaves every reading
   await waitFor(() => countHot(db) === 0, 60_000, () => `the logger did not compact everything: ${countHot(db)} hot`);
   p.kill("SIGTERM");
   assert.equal((await exitedWithin(p, 10_000)).code, 0);
-  assert.deepEqual(assertExactlyOnce(db, "after the last stop"), { hot: 0, compacted: ROWS });
+  assert.deepEqual(assertAllOnce(db, "after the last stop"), { hot: 0, compacted: ROWS });
   assert.equal(integrityCheck(db), "ok");
   printFigures([{
     scenario: "13. SIGKILL during upgrade + compaction (300k readings, schema 2)",
