@@ -241,8 +241,9 @@ export function peakRssKiB(pid: number): number | undefined {
  * before it resets them, and a signal sent then kills the child by default. So the handler only
  * counts once the new program runs more than one thread: a forked child has one, and the Deno
  * runtime starts its threads only after exec, which has by then reset the inherited handlers.
+ * Not a probe of edgelog's own listeners for SIGTERM or SIGINT: use {@link listensForStop}.
  */
-export function catchesSignal(pid: number, sig: number): boolean {
+function catchesSignal(pid: number, sig: number): boolean {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     if (Deno.readTextFileSync(`/proc/${pid}/cmdline`) === Deno.readTextFileSync("/proc/self/cmdline")) return false;
