@@ -143,6 +143,23 @@ Deno.test("bad retention settings are all reported at once, each naming its sour
   );
 });
 
+Deno.test("--compact-step is automatic by default, set by flag or EDGELOG_COMPACT_STEP, and at least 1024", () => {
+  const auto = parseRetention([]);
+  assert.ok(auto.command === "run");
+  assert.equal(auto.config.compactStep, undefined);
+  const flag = parseRetention(["--compact-step", "262144"]);
+  assert.ok(flag.command === "run");
+  assert.equal(flag.config.compactStep, 262_144);
+  const env = parseRetention([], { EDGELOG_COMPACT_STEP: "4096" });
+  assert.ok(env.command === "run");
+  assert.equal(env.config.compactStep, 4096);
+  assert.throws(() => parseRetention(["--compact-step", "100"]), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.problems.join("\n"), /--compact-step: must be between 1024 and 10000000, got 100/);
+    return true;
+  });
+});
+
 /** The option entries of a help text: the `  -x, --flag ARG` line and the lines that continue it. */
 function optionBlocks(help: string): string[] {
   const blocks: string[] = [];
