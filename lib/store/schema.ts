@@ -141,6 +141,14 @@ export function identify(db: DatabaseSync, path: string): Identity {
  */
 export const NEW_DATABASE_PAGE_SIZE = 1024;
 
+/**
+ * WAL bytes between automatic checkpoints: SQLite's default of 1,000 pages, as bytes of 4 KiB
+ * pages, whatever the page size. A checkpoint copies each page once however often the WAL holds
+ * it, so a hot table refilled several times within one interval is copied once (docs/STORAGE.md
+ * has the breakdown); 1,000 pages of 1 KiB copied every hot page of a large step.
+ */
+export const AUTO_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+
 /** Sets the writer's pragmas: WAL, the durability's `synchronous`, checkpoint and journal limits. */
 export function configureWriter(db: DatabaseSync, path: string, durability: Durability): void {
   // Only an empty file takes a page size (in WAL mode it cannot change later).
@@ -154,8 +162,9 @@ export function configureWriter(db: DatabaseSync, path: string, durability: Dura
       `${path}: could not switch to WAL mode (got '${mode}'); is the file or its directory read-only?`,
     );
   }
+  const pageSize = Number((db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size);
   db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"};
-           PRAGMA wal_autocheckpoint = 1000;
+           PRAGMA wal_autocheckpoint = ${Math.ceil(AUTO_CHECKPOINT_BYTES / pageSize)};
            PRAGMA journal_size_limit = ${64 * 1024 * 1024};
            PRAGMA foreign_keys = OFF;
            PRAGMA temp_store = MEMORY;`);
