@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { type Reading, ReadingBatch, SensorTable } from "../../lib/reading.ts";
 import { APPLICATION_ID, SCHEMA_VERSION, Store } from "../../lib/store/mod.ts";
-import { countReadings, integrityCheck, sha256File, tempDir, walSize, withDb } from "../_helpers/database.ts";
+import {
+  countReadings,
+  createSchema2Database,
+  integrityCheck,
+  sha256File,
+  tempDir,
+  walSize,
+  withDb,
+} from "../_helpers/database.ts";
+import { AUTO_CHECKPOINT_BYTES } from "../../lib/store/schema.ts";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { DatabaseError, LockedError } from "../../lib/errors.ts";
@@ -103,9 +112,24 @@ Deno.test("durability sets synchronous FULL or NORMAL on the writer connection",
     const sync = pragmaOfStore(store, "synchronous");
     assert.equal(sync, expected);
     assert.equal(pragmaOfStore(store, "foreign_keys"), 0, "integrity by construction, checked by check");
-    // 4 MiB of WAL between automatic checkpoints: 4,096 pages of 1 KiB (new databases).
-    assert.equal(pragmaOfStore(store, "wal_autocheckpoint"), 4096);
     store.close();
+  }
+});
+
+Deno.test("the writer checkpoints after 4 MiB of WAL whatever the page size", async () => {
+  await using dir = await tempDir();
+  const fresh = join(dir.path, "new.db");
+  const old = join(dir.path, "old.db");
+  createSchema2Database(old, 10); // SQLite's default page size, 4 KiB, as edgelog 0.1 made them
+  for (const [path, pageSize, pages] of [[fresh, 1024, 4096], [old, 4096, 1024]] as const) {
+    const store = Store.open(path, { durability: "full" });
+    try {
+      assert.equal(pragmaOfStore(store, "page_size"), pageSize);
+      assert.equal(pragmaOfStore(store, "wal_autocheckpoint"), pages, path);
+      assert.equal(pages * pageSize, AUTO_CHECKPOINT_BYTES);
+    } finally {
+      store.close();
+    }
   }
 });
 
