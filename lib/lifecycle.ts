@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { RunConfig } from "./config.ts";
+import { checkpointIntervalOf, type RunConfig } from "./config.ts";
 import { logQuarantine, recoverFromDamage } from "./damage_recovery.ts";
 import { DatabaseError, ExitCode, ListenError } from "./errors.ts";
 import type { Forwarding } from "./forward/mod.ts";
@@ -239,7 +239,7 @@ async function start(config: RunConfig, stop: StopSignal, deps: RunDeps): Promis
   }
   run.retention = startRetention(config, store, clock);
   run.timers.push(clock.startTimer());
-  run.timers.push(startCheckpointTimer(() => run.store, config.checkpointIntervalMs));
+  run.timers.push(startCheckpointTimer(() => run.store, checkpointIntervalOf(config)));
   run.timers.push(startStatsTimer(run, config.statsIntervalMs));
   opened.move(); // started: from here on the shutdown steps release everything
   return run;

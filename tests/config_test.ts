@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { DEFAULT_RUN_CONFIG, envName, helpText, type Invocation, parseInvocation, splitList } from "../lib/config.ts";
+import {
+  checkpointIntervalOf,
+  DEFAULT_RUN_CONFIG,
+  envName,
+  helpText,
+  type Invocation,
+  parseInvocation,
+  splitList,
+} from "../lib/config.ts";
 import { COMMANDS } from "../lib/commands/mod.ts";
 import { layoutHelp } from "../lib/help.ts";
 import { runOnce } from "./_helpers/process.ts";
@@ -88,6 +96,15 @@ Deno.test("durations accept bare numbers in the field's unit and explicit units"
   assert.equal(runConfig(["--checkpoint-interval", "30"]).checkpointIntervalMs, 30_000);
   assert.equal(runConfig(["--checkpoint-interval", "2m"]).checkpointIntervalMs, 120_000);
   assert.equal(runConfig(["--shutdown-timeout", "500ms"]).shutdownTimeoutMs, 500);
+});
+
+Deno.test("checkpoints come every 5 minutes with durability full, every minute with normal, unless set", () => {
+  assert.equal(runConfig([]).checkpointIntervalMs, undefined);
+  assert.equal(checkpointIntervalOf(runConfig([])), 300_000);
+  assert.equal(checkpointIntervalOf(runConfig(["--durability", "normal"])), 60_000);
+  assert.equal(checkpointIntervalOf(runConfig(["--durability", "normal", "--checkpoint-interval", "600"])), 600_000);
+  assert.equal(checkpointIntervalOf(runConfig([], { EDGELOG_CHECKPOINT_INTERVAL: "30" })), 30_000);
+  assert.match(helpText("0.1.0", COMMANDS, 300), /default 300 \(60 with --durability normal\)/);
 });
 
 Deno.test("JSON config values may be numbers or strings", () => {
