@@ -13,12 +13,16 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
+import { checkpointIntervalOf } from "../lib/config.ts";
 import { writtenBytes } from "../lib/proc_io.ts";
 import { ReadingBatch } from "../lib/reading.ts";
 import { SimulatedSource } from "../lib/sources/simulated.ts";
 import { DEFAULT_COMPACT_AFTER_MS, Reader, Store } from "../lib/store/mod.ts";
 import { createSchema2Database, seedReadings } from "../tests/_helpers/database.ts";
 import { ROOT, run } from "../tests/_helpers/process.ts";
+
+/** The logger's default periodic checkpoint with `durability=full`, ms. */
+const CHECKPOINT_MS = checkpointIntervalOf({ durability: "full" });
 
 /** The last commit with the per-sensor index on every reading (schema 2). */
 export const BASE_COMMIT = "0d5a4a7c7851bb8665c426ab52cacebc6b3c9624";
@@ -99,8 +103,8 @@ async function writeCost(
  * The steady state that a window of a few minutes cannot reach: the new layout's storage code (the
  * writer, compaction and checkpoints on one connection, as in the program) driven in simulated time
  * by the simulated sensors at `rate` readings/s, a commit every 2 s, a housekeeping step every 1 s
- * (repeated while it has work, as the program's 5 ms pause does), a PASSIVE checkpoint every 60 s,
- * with `durability=full`. The figure is this process's `write_bytes` over `seconds` of simulated time
+ * (repeated while it has work, as the program's 5 ms pause does), a PASSIVE checkpoint every
+ * `--checkpoint-interval` (the logger's default with `durability=full`), with `durability=full`. The figure is this process's `write_bytes` over `seconds` of simulated time
  * after `warmS`, per reading: real fsyncs and real pages, only the clock is simulated, so the
  * per-sensor chunk index reaches the size hours of logging give it.
  */
@@ -138,7 +142,7 @@ export function steadyCost(
     source.start(() => 0);
     let w0 = 0, stored = 0, stored0 = 0, steps = 0;
     // The source makes up at most 1 s of readings per tick: tick it 4 times a second, as it would tick itself.
-    let nextTick = t0 + 250, nextCommit = t0 + 2000, nextStep = t0 + 1000, nextCheckpoint = t0 + 60_000;
+    let nextTick = t0 + 250, nextCommit = t0 + 2000, nextStep = t0 + 1000, nextCheckpoint = t0 + CHECKPOINT_MS;
     const warmEnd = t0 + warmS * 1000, end = warmEnd + seconds * 1000;
     let measuring = false;
     while (now < end) {
@@ -162,7 +166,7 @@ export function steadyCost(
         nextStep += 1000;
       } else {
         store.checkpoint("PASSIVE");
-        nextCheckpoint += 60_000;
+        nextCheckpoint += CHECKPOINT_MS;
       }
     }
     source.stop();
