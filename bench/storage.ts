@@ -103,10 +103,11 @@ async function writeCost(
  * The steady state that a window of a few minutes cannot reach: the new layout's storage code (the
  * writer, compaction and checkpoints on one connection, as in the program) driven in simulated time
  * by the simulated sensors at `rate` readings/s, a commit every 2 s, a housekeeping step every 1 s
- * (repeated while it has work, as the program's 5 ms pause does), a PASSIVE checkpoint every
- * `--checkpoint-interval` (the logger's default with `durability=full`), with `durability=full`. The figure is this process's `write_bytes` over `seconds` of simulated time
- * after `warmS`, per reading: real fsyncs and real pages, only the clock is simulated, so the
- * per-sensor chunk index reaches the size hours of logging give it.
+ * (repeated while it has work, as the program's 5 ms pause does), a PASSIVE checkpoint at the
+ * logger's default `--checkpoint-interval`, with `durability=full`. The figure is this process's
+ * `write_bytes` over `seconds` of simulated time after `warmS`, per reading: real fsyncs and real
+ * pages, only the clock is simulated, so the per-sensor chunk index reaches the size hours of
+ * logging give it.
  */
 export function steadyCost(
   bigDb: string,
