@@ -39,9 +39,6 @@ const TARGET_CPU_RATIO = 1.02;
 type Mode = "no listener" | "--listen" | "--listen + /metrics every 1 s";
 const MODES: Mode[] = ["no listener", "--listen", "--listen + /metrics every 1 s"];
 
-/** Readings written so far, hot or compacted (the logger empties the hot table at every compaction step). */
-const maxId = (db: string) => maxReadingId(db);
-
 /** CPU time (user + system) of process `pid` so far, ms; Linux /proc only. */
 function cpuMs(pid: number): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
@@ -66,9 +63,9 @@ async function once(mode: Mode): Promise<{ rate: number; cpuPer100k: number }> {
     await new Promise((r) => setTimeout(r, 1000)); // warm-up
     const t0 = performance.now();
     const c0 = cpuMs(p.pid);
-    const n0 = maxId(db);
+    const n0 = maxReadingId(db); // hot or compacted: the logger empties the hot table at every step
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const n1 = maxId(db);
+    const n1 = maxReadingId(db);
     const c1 = cpuMs(p.pid);
     return { rate: (n1 - n0) / ((performance.now() - t0) / 1000), cpuPer100k: ((c1 - c0) / (n1 - n0)) * 100_000 };
   } finally {

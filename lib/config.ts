@@ -167,6 +167,10 @@ function sourceList(raw: unknown): SourceSpec[] {
   return parseSourceList(raw as string[]);
 }
 
+/** Default `--checkpoint-interval` with `durability=full` and with `normal`, ms ({@link checkpointIntervalOf}). */
+const CHECKPOINT_INTERVAL_FULL_MS = 300_000;
+const CHECKPOINT_INTERVAL_NORMAL_MS = 60_000;
+
 /** The settings of `run`, in the order `--help` lists them. */
 const RUN_FIELDS: readonly Field[] = [
   { key: "db", name: "db", parse: text, arg: "PATH", default: "./data/edgelog.db", help: "database file" },
@@ -217,7 +221,7 @@ const RUN_FIELDS: readonly Field[] = [
     name: "checkpoint-interval",
     parse: duration("s", 100, 24 * HOUR_MS),
     arg: "SECONDS",
-    default: "300 (60 with --durability normal)",
+    default: `${CHECKPOINT_INTERVAL_FULL_MS / 1000} (${CHECKPOINT_INTERVAL_NORMAL_MS / 1000} with --durability normal)`,
     help: "seconds between PASSIVE WAL checkpoints (besides one after 4 MiB of WAL); longer writes less flash",
   },
   {
@@ -426,7 +430,8 @@ const RUN_FIELDS: readonly Field[] = [
  * only by checkpoints, so the interval bounds what a power cut can take, and stays short.
  */
 export function checkpointIntervalOf(config: Pick<RunConfig, "checkpointIntervalMs" | "durability">): number {
-  return config.checkpointIntervalMs ?? (config.durability === "normal" ? 60_000 : 300_000);
+  return config.checkpointIntervalMs ??
+    (config.durability === "normal" ? CHECKPOINT_INTERVAL_NORMAL_MS : CHECKPOINT_INTERVAL_FULL_MS);
 }
 
 /** The defaults every layer starts from. */

@@ -15,8 +15,9 @@ import type { Command } from "./command.ts";
 const USAGE = `Usage: edgelog compact [--db FILE] [--older-than DURATION | --all]
 
 Moves readings into compressed per-sensor chunks now (the logger does it in the background,
-once a step of readings has gathered or they are older than --compact-after). Needs the writer lock: stop the logger first (exit 3 when
-one is running). Crash-safe: every step is one transaction.
+once a step of readings has gathered or they are older than --compact-after). Needs the writer
+lock: stop the logger first (exit 3 when one is running). Crash-safe: every step is one
+transaction.
 
   --older-than DURATION  compact readings older than this (default ${DEFAULT_COMPACT_AFTER_MS / 60_000}m)
   --all                  compact every reading, whatever its age

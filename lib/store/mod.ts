@@ -34,7 +34,7 @@ export {
 export type { OnDamage } from "./open.ts";
 export { type Diagnosis, type Quarantined, quarantinedBeside } from "./quarantine.ts";
 export { type Salvaged, salvageFile, type SalvageReport } from "./salvage.ts";
-export { APPLICATION_ID, type Durability, SCHEMA_VERSION } from "./schema.ts";
+export { APPLICATION_ID, AUTO_CHECKPOINT_BYTES, type Durability, SCHEMA_VERSION } from "./schema.ts";
 export { isCorruptionError, isTransientWriteError } from "./sqlite_errors.ts";
 export { type CheckpointCounts, type CheckpointResult, Store, type StoreOptions } from "./writer.ts";
 

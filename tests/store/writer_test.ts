@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Reading, ReadingBatch, SensorTable } from "../../lib/reading.ts";
-import { APPLICATION_ID, SCHEMA_VERSION, Store } from "../../lib/store/mod.ts";
+import { APPLICATION_ID, AUTO_CHECKPOINT_BYTES, SCHEMA_VERSION, Store } from "../../lib/store/mod.ts";
 import {
   countReadings,
   createSchema2Database,
@@ -10,7 +10,6 @@ import {
   walSize,
   withDb,
 } from "../_helpers/database.ts";
-import { AUTO_CHECKPOINT_BYTES } from "../../lib/store/schema.ts";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { DatabaseError, LockedError } from "../../lib/errors.ts";
