@@ -17,7 +17,8 @@
 import type { StatementSync } from "node:sqlite";
 import type { Connection } from "./_connection.ts";
 import type { CompactionPlan } from "./_compaction_plan.ts";
-import { decodeChunk, doubled, encodeChunk } from "./chunk_codec.ts";
+import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
+import { type Column, hotMirror, releaseColumns, takeColumn } from "./_hot_mirror.ts";
 
 /** One reading of the log: `[id, sensorId, ts, value]`. */
 export type LogRow = [id: number, sensorId: number, ts: number, value: number];
@@ -54,101 +55,85 @@ export function minReadingId(conn: Connection): number | undefined {
 const READ_SLICE = 2048;
 
 /**
- * Columns of earlier steps, kept for the next one: the same sensors come back every step, so
- * their columns stop growing, and a step allocates no typed arrays to throw away (V8 frees those
- * only after tens of MB of them). At most {@link SPARE_COLUMNS} are kept.
+ * Moves the hot readings with `lo <= id <= hi` (`lo` the oldest hot id) into one chunk per sensor,
+ * each sorted by (ts, id), in one transaction; returns the number of readings moved. A step that
+ * empties the table takes them from the writer's {@link HotMirror} when it vouches for them;
+ * otherwise they are read in slices into typed columns (24 bytes a reading), not held as one JS
+ * array per row.
  */
-const spareColumns: Column[] = [];
-const SPARE_COLUMNS = 1024;
-
-/** One sensor's readings of a compaction step, as growing columns. */
-class Column {
-  ids = new Float64Array(64);
-  ts = new Float64Array(64);
-  values = new Float64Array(64);
-  length = 0;
-
-  push(id: number, t: number, v: number): void {
-    if (this.length === this.ids.length) {
-      this.ids = doubled(this.ids);
-      this.ts = doubled(this.ts);
-      this.values = doubled(this.values);
-    }
-    this.ids[this.length] = id;
-    this.ts[this.length] = t;
-    this.values[this.length] = v;
-    this.length++;
+export function compact(conn: Connection, plan: CompactionPlan): number {
+  const mirror = hotMirror(conn);
+  const bySensor = new Map<number, Column>();
+  let fromMirror = false;
+  try {
+    const { moved, emptied } = conn.write(() => {
+      let source = mirror.covering(conn, plan);
+      fromMirror = source !== undefined;
+      source ??= readStretch(conn, plan, bySensor);
+      return moveStretch(conn, plan, source);
+    });
+    if (fromMirror) mirror.unreadTotal += moved;
+    if (emptied) mirror.emptied(plan.hi + 1);
+    else mirror.drop();
+    return moved;
+  } catch (e) {
+    mirror.drop();
+    throw e;
+  } finally {
+    releaseColumns(bySensor);
   }
+}
 
-  /** Sorts by (ts, id) in place; readings usually arrive in time order, so this mostly only checks. */
-  sort(): void {
-    const { ids, ts, values, length: n } = this;
-    let sorted = true;
-    for (let i = 1; i < n && sorted; i++) sorted = ts[i - 1] < ts[i] || (ts[i - 1] === ts[i] && ids[i - 1] < ids[i]);
-    if (sorted) return;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((x, y) => ts[x] - ts[y] || ids[x] - ids[y]);
-    const [i2, t2, v2] = [ids.slice(0, n), ts.slice(0, n), values.slice(0, n)];
-    for (let i = 0; i < n; i++) {
-      const j = order[i];
-      ids[i] = i2[j];
-      ts[i] = t2[j];
-      values[i] = v2[j];
+/** Reads the hot readings of `plan` into `bySensor`, one column per sensor, in id order. */
+function readStretch(conn: Connection, plan: CompactionPlan, bySensor: Map<number, Column>): Map<number, Column> {
+  const select = returnArrays(
+    conn.prepare("SELECT id, sensor_id, ts, value FROM readings WHERE id >= ? AND id <= ? ORDER BY id"),
+  );
+  for (let from = plan.lo; from <= plan.hi; from += READ_SLICE) {
+    const rows = select.all(from, Math.min(plan.hi, from + READ_SLICE - 1)) as unknown as LogRow[];
+    for (let i = 0; i < rows.length; i++) {
+      const [id, s, t, v] = rows[i];
+      let column = bySensor.get(s);
+      if (column === undefined) {
+        column = takeColumn();
+        bySensor.set(s, column);
+      }
+      column.push(id, t, v);
     }
   }
+  return bySensor;
 }
 
 /**
- * Moves the hot readings with `lo <= id <= hi` (`lo` the oldest hot id) into one chunk per sensor,
- * each sorted by (ts, id), in one transaction; returns the number of readings moved. Readings are
- * read in slices into typed columns (24 bytes a reading), not held as one JS array per row.
+ * Writes one chunk per sensor of `bySensor` (sorted in place) and deletes the stretch from the hot
+ * table, in the caller's transaction. `emptied`: the step emptied the whole table.
  */
-export function compact(conn: Connection, plan: CompactionPlan): number {
-  const bySensor = new Map<number, Column>();
-  try {
-    return moveStretch(conn, plan, bySensor);
-  } finally {
-    for (const column of bySensor.values()) if (spareColumns.length < SPARE_COLUMNS) spareColumns.push(column);
+function moveStretch(
+  conn: Connection,
+  plan: CompactionPlan,
+  bySensor: Map<number, Column>,
+): { moved: number; emptied: boolean } {
+  const insert = conn.prepare(
+    `INSERT INTO chunks(sensor_id, step_end, first_ts, last_ts, first_id, last_id, count, data)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  let moved = 0;
+  for (const [sensorId, column] of bySensor) {
+    if (column.length === 0) continue;
+    column.sort();
+    moved += column.length;
+    insert.run(sensorId, plan.hi, ...columnsOf(column.ids, column.ts, column.values, column.length));
   }
-}
-
-function moveStretch(conn: Connection, plan: CompactionPlan, bySensor: Map<number, Column>): number {
-  return conn.write(() => {
-    const select = returnArrays(
-      conn.prepare("SELECT id, sensor_id, ts, value FROM readings WHERE id >= ? AND id <= ? ORDER BY id"),
-    );
-    let moved = 0;
-    for (let from = plan.lo; from <= plan.hi; from += READ_SLICE) {
-      const rows = select.all(from, Math.min(plan.hi, from + READ_SLICE - 1)) as unknown as LogRow[];
-      for (let i = 0; i < rows.length; i++) {
-        const [id, s, t, v] = rows[i];
-        let column = bySensor.get(s);
-        if (column === undefined) {
-          column = spareColumns.pop() ?? new Column();
-          column.length = 0;
-          bySensor.set(s, column);
-        }
-        column.push(id, t, v);
-      }
-      moved += rows.length;
-    }
-    const insert = conn.prepare(
-      `INSERT INTO chunks(sensor_id, step_end, first_ts, last_ts, first_id, last_id, count, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    for (const [sensorId, column] of bySensor) {
-      column.sort();
-      insert.run(sensorId, plan.hi, ...columnsOf(column.ids, column.ts, column.values, column.length));
-    }
-    // The whole table only when it still ends at `hi` (the plan was made outside this transaction).
-    const newest = plan.whole
-      ? (conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null }).m
-      : null;
-    if (newest !== null && Number(newest) === plan.hi) conn.prepare("DELETE FROM readings").run();
-    else conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
-    return moved;
-  });
+  // The whole table only when it still ends at `hi` (the plan was made outside this transaction).
+  const newest = plan.whole
+    ? (conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null }).m
+    : null;
+  if (newest !== null && Number(newest) === plan.hi) {
+    conn.prepare("DELETE FROM readings").run();
+    return { moved, emptied: true };
+  }
+  conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
+  return { moved, emptied: false };
 }
 
 /**

@@ -16,6 +16,7 @@
 import type { ReadingBatch } from "../reading.ts";
 import type { Connection } from "./_connection.ts";
 import { decodeChunk } from "./chunk_codec.ts";
+import { hotMirror } from "./_hot_mirror.ts";
 import { chunkColumns, type LogRow } from "./chunks.ts";
 
 /** What the store keeps of a clock segment (see `ClockSegment` in `clock.ts`). */
@@ -238,6 +239,8 @@ export class ClockLog {
       ).all(segment) as { first_id: number; last_id: number }[];
       let n = 0;
       if (runs.length > 0 && correctionMs !== 0) {
+        // The writer's copy of the hot table would keep the old stamps: compaction reads them back.
+        hotMirror(conn).drop();
         const shift = conn.prepare("UPDATE readings SET ts = ts + ? WHERE id >= ? AND id <= ?");
         for (const r of runs) n += Number(shift.run(correctionMs, r.first_id, r.last_id).changes);
         n += restampChunks(conn, runs.map((r) => [Number(r.first_id), Number(r.last_id)]), correctionMs);

@@ -12,6 +12,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type Reading, ReadingBatch, type SensorTable } from "../reading.ts";
 import { Connection, type DbUsage } from "./_connection.ts";
+import { hotMirror } from "./_hot_mirror.ts";
 import { maxReadingId, minReadingId } from "./chunks.ts";
 import { ClockLog } from "./clock_log.ts";
 import { fileSize, walPath } from "./files.ts";
@@ -234,6 +235,7 @@ export class Store {
         ids[s] = undefined;
       }
     });
+    hotMirror(this.#conn).committed(this.#nextId, batch, from, to, ids);
     this.#nextId = id; // only once committed: a failed group gives its ids again
     if (batch.everProvisional) this.clock.committed();
   }
@@ -334,6 +336,14 @@ export class Store {
    */
   retention(options: RetentionOptions): Retention {
     return new Retention(this.#conn, options);
+  }
+
+  /**
+   * Readings compaction steps took from the writer's copy of the hot table instead of reading
+   * them back (for diagnostics and tests; see `HotMirror`).
+   */
+  compactedUnread(): number {
+    return hotMirror(this.#conn).unreadTotal;
   }
 
   /** The value of a pragma on the writer's own connection (for diagnostics and tests). */

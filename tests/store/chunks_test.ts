@@ -92,6 +92,97 @@ Deno.test(`compaction changes nothing a reader sees, for random readings (seed $
   }
 });
 
+Deno.test(`steps that empty the hot table take the writer's readings without reading them back; readers see the same (seed ${SEED})`, async () => {
+  const random = seededRandom(SEED + 1);
+  for (let trial = 0; trial < 4; trial++) {
+    await using dir = await tempDir();
+    const readings = randomReadings(random, 2000 + Math.floor(random() * 4000));
+    // The truth: the same readings, never compacted.
+    const plain = Store.open(join(dir.path, "plain.db"), { durability: "normal" });
+    try {
+      plain.append(readings);
+    } finally {
+      plain.close();
+    }
+    const expected = snapshot(join(dir.path, "plain.db"));
+    // The logger's way: commits of random size, whole-table steps in between.
+    const path = join(dir.path, "e.db");
+    const store = Store.open(path, { durability: "normal" });
+    try {
+      const retention = store.retention({
+        downsampleBucketMs: 60_000,
+        compactAfterMs: 600_000,
+        compactMinRows: 1 + Math.floor(random() * 400),
+        compactEarly: true,
+        now: () => NOW,
+      });
+      for (let i = 0; i < readings.length;) {
+        const n = 1 + Math.floor(random() * 200);
+        store.append(readings, i, Math.min(readings.length, i + n));
+        i += n;
+        if (random() < 0.5) retention.step();
+      }
+      const unread = store.compactedUnread();
+      assert.ok(
+        unread > 0,
+        `trial ${trial}: some steps took the writer's readings (${retention.counters.compacted} moved)`,
+      );
+      assert.ok(
+        unread < retention.counters.compacted,
+        `trial ${trial}: the first step read the table back: the writer had not seen it empty`,
+      );
+      assert.deepEqual(snapshot(path), expected, `trial ${trial}: partly compacted (seed ${SEED})`);
+      while (retention.step() !== "idle");
+      assert.deepEqual(snapshot(path), expected, `trial ${trial}: compacted (seed ${SEED})`);
+    } finally {
+      store.close();
+    }
+  }
+});
+
+Deno.test("a step does not take the writer's copy of readings that were deleted behind it: they stay deleted", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  try {
+    const compaction = store.retention({
+      downsampleBucketMs: 60_000,
+      compactAfterMs: 600_000,
+      compactMinRows: 100,
+      compactEarly: true,
+      now: () => NOW,
+    });
+    store.append(Array.from({ length: 100 }, (_, i) => ({ sensor: "a", ts: NOW - 100 + i, value: i })));
+    assert.equal(compaction.step(), "compacted", "the first step empties the table: the writer's copy starts");
+    // 150 readings; 40 in the middle (by id) are old and expire: the first and last ids stay.
+    store.append(Array.from({ length: 150 }, (_, i) => ({
+      sensor: "b",
+      ts: i >= 40 && i < 80 ? NOW - 100_000_000 + i * 1000 : NOW - 1000 + i,
+      value: i,
+    })));
+    const expiry = store.retention({ downsampleBucketMs: 60_000, retentionMs: 99_000_000, now: () => NOW });
+    assert.equal(expiry.step(), "expired");
+    assert.equal(expiry.counters.expired, 40);
+    assert.equal(compaction.step(), "compacted");
+    assert.equal(compaction.counters.compacted, 210);
+    assert.equal(store.compactedUnread(), 0, "the table no longer held what the writer wrote: it was read back");
+    // Seen empty again: the next step can take the writer's copy.
+    store.append(Array.from({ length: 100 }, (_, i) => ({ sensor: "a", ts: NOW - 50 + i, value: -i })));
+    assert.equal(compaction.step(), "compacted");
+    assert.equal(store.compactedUnread(), 100);
+  } finally {
+    store.close();
+  }
+  using reader = Reader.open(path);
+  const b = reader.sensors().filter((x) => x.name === "b");
+  assert.deepEqual(
+    [...reader.readings({ sensors: b })].map((r) => r.value),
+    Array.from({ length: 150 }, (_, i) => i).filter((i) => i < 40 || i >= 80),
+  );
+  assert.equal(reader.readingCount(), 310);
+  assert.deepEqual(reader.problems(true), []);
+});
+
 Deno.test("a full step moves the hot table as a whole, young readings too, and frees its pages without writing them", async () => {
   await using dir = await tempDir();
   const path = join(dir.path, "e.db");

@@ -82,6 +82,43 @@ Deno.test("a re-stamp reaches readings already compacted into chunks, and keeps 
   assert.equal(integrityCheck(path), "ok");
 });
 
+Deno.test("a re-stamp of hot readings reaches the chunks of the next step, which reads them back instead of taking the writer's copy", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "normal" });
+  try {
+    const compaction = store.retention({
+      downsampleBucketMs: 60_000,
+      compactMinRows: 1,
+      compactEarly: true,
+      compactAfterMs: 600_000,
+      now: () => T0 + 10_000_000,
+    });
+    store.appendBatch(batch(100, T0 - 200_000, 0, "a")); // ids 1-100, trusted
+    assert.equal(compaction.step(), "compacted", "the table was seen empty: the writer's copy starts");
+    store.clock.beginSegment(segment(3));
+    store.appendBatch(batch(200, T0, 3, "a")); // ids 101-300
+    store.appendBatch(batch(50, T0, 3, "b")); // ids 301-350
+    assert.equal(store.clock.restamp(3, 1_000_000, T0), 250);
+    assert.equal(compaction.step(), "compacted");
+    assert.equal(compaction.counters.compacted, 350);
+    assert.equal(store.compactedUnread(), 0, "the re-stamp dropped the writer's copy");
+    store.appendBatch(batch(10, T0 + 2_000_000, 0, "b"));
+    assert.equal(compaction.step(), "compacted");
+    assert.equal(store.compactedUnread(), 10, "emptied again, the copy is trusted again");
+  } finally {
+    store.close();
+  }
+  using reader = Reader.open(path);
+  const rows = [...reader.readings({})].filter((r) => r.id > 100 && r.id <= 350);
+  assert.equal(rows.length, 250);
+  for (const r of rows) {
+    const first = r.id <= 300 ? 101 : 301;
+    assert.equal(r.ts, T0 + (r.id - first) * 1000 + 1_000_000, `reading ${r.id} re-stamped`);
+  }
+  assert.deepEqual(reader.problems(true), []);
+});
+
 Deno.test("segments of an earlier run are adopted in the same boot (held, to re-stamp) and abandoned after a reboot", async () => {
   await using dir = await tempDir();
   const path = join(dir.path, "e.db");
