@@ -67,10 +67,9 @@ export function compact(conn: Connection, plan: CompactionPlan): number {
   let fromMirror = false;
   try {
     const { moved, emptied } = conn.write(() => {
-      let source = mirror.covering(conn, plan);
-      fromMirror = source !== undefined;
-      source ??= readStretch(conn, plan, bySensor);
-      return moveStretch(conn, plan, source);
+      const copy = mirror.covering(conn, plan);
+      fromMirror = copy !== undefined;
+      return moveStretch(conn, plan, copy ?? readStretch(conn, plan, bySensor), fromMirror ? mirror.rows : undefined);
     });
     if (fromMirror) mirror.unreadTotal += moved;
     if (emptied) mirror.emptied(plan.hi + 1);
@@ -78,11 +77,16 @@ export function compact(conn: Connection, plan: CompactionPlan): number {
     return moved;
   } catch (e) {
     mirror.drop();
+    // The table did not hold exactly the copy (rolled back): the same step, reading it back.
+    if (e instanceof CopyMismatch) return compact(conn, plan);
     throw e;
   } finally {
     releaseColumns(bySensor);
   }
 }
+
+/** A step from the writer's copy found other readings in the table than the copy's. */
+class CopyMismatch extends Error {}
 
 /** Reads the hot readings of `plan` into `bySensor`, one column per sensor, in id order. */
 function readStretch(conn: Connection, plan: CompactionPlan, bySensor: Map<number, Column>): Map<number, Column> {
@@ -106,12 +110,14 @@ function readStretch(conn: Connection, plan: CompactionPlan, bySensor: Map<numbe
 
 /**
  * Writes one chunk per sensor of `bySensor` (sorted in place) and deletes the stretch from the hot
- * table, in the caller's transaction. `emptied`: the step emptied the whole table.
+ * table, in the caller's transaction. `emptied`: the step emptied the whole table. With
+ * `expectedRows` (the writer's copy), the step must empty the table and remove exactly that many.
  */
 function moveStretch(
   conn: Connection,
   plan: CompactionPlan,
   bySensor: Map<number, Column>,
+  expectedRows?: number,
 ): { moved: number; emptied: boolean } {
   const insert = conn.prepare(
     `INSERT INTO chunks(sensor_id, step_end, first_ts, last_ts, first_id, last_id, count, data)
@@ -129,9 +135,11 @@ function moveStretch(
     ? (conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null }).m
     : null;
   if (newest !== null && Number(newest) === plan.hi) {
-    conn.prepare("DELETE FROM readings").run();
+    const { changes } = conn.prepare("DELETE FROM readings").run();
+    if (expectedRows !== undefined && Number(changes) !== expectedRows) throw new CopyMismatch();
     return { moved, emptied: true };
   }
+  if (expectedRows !== undefined) throw new CopyMismatch();
   conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
   return { moved, emptied: false };
 }
