@@ -78,6 +78,7 @@ async function powerCut(
   random: FaultRandom,
   existing: boolean,
   extra: string[] = [],
+  afterAStep = false,
 ): Promise<CutTrial> {
   await using fs = await FaultFs.mount();
   const db = join(fs.mnt, "data", "edgelog.db");
@@ -101,7 +102,14 @@ async function powerCut(
     watcher = new CommitWatcher(db);
     const w = watcher;
     await waitFor(() => w.seen > 0, 30_000, () => `the watcher saw no commit: ${w.errors[0]}\n${stderrTail(p)}`);
-    await new Promise((r) => setTimeout(r, random.int(300, 2_000)));
+    if (afterAStep) {
+      // A compaction step committed (unsynced), then a group commit the watcher saw synced the WAL
+      // with it: that step survives any cut from now on, which falls in or between later steps.
+      await waitFor(() => chunkCount(db) > 0, 30_000, () => `no compaction step committed\n${stderrTail(p)}`);
+      const before = w.seen;
+      await waitFor(() => w.seen > before, 30_000, () => `no commit after the step\n${stderrTail(p)}`);
+    }
+    await new Promise((r) => setTimeout(r, random.int(afterAStep ? 0 : 300, 2_000)));
     const cut = fs.cut(); // resolves once nothing unsynced survives
     p.kill("SIGKILL"); // at the same moment
     await cut;
@@ -141,6 +149,15 @@ async function powerCut(
   return trial;
 }
 
+/** Chunks in `db` (0 while the schema is not there yet). */
+function chunkCount(db: string): number {
+  try {
+    return withDb(db, (c) => Number((c.prepare("SELECT count(*) AS n FROM chunks").get() as { n: number }).n));
+  } catch {
+    return 0;
+  }
+}
+
 /** True when the readings table exists in `db`. */
 function schemaSurvived(db: string): boolean {
   return withDb(db, (c) => c.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'readings'").get() !== undefined);
@@ -157,7 +174,7 @@ Deno.test({
     const compacted: number[] = [];
     for (let i = 0; i < trials; i++) {
       // Compaction steps of 1,024 readings, one every 0.2 s: the cut often falls in or between them.
-      const t = await powerCut("full", random, i % 2 === 1, ["--compact-step", "1024"]);
+      const t = await powerCut("full", random, i % 2 === 1, ["--compact-step", "1024"], true);
       assert.equal(t.integrity, "ok", `trial ${i}: never a corrupt database after a power cut`);
       assert.equal(t.rows, t.maxId, `trial ${i}: ids are contiguous: no committed row is missing in the middle`);
       assert.ok(
@@ -168,7 +185,8 @@ Deno.test({
       seen.push(t.seen);
       compacted.push(t.compacted);
     }
-    assert.ok(compacted.some((n) => n > 0), `compaction ran before some cut: ${compacted.join(", ")} compacted`);
+    // Each cut came after a step and a synced group commit after it.
+    assert.ok(compacted.every((n) => n > 0), `compaction ran before every cut: ${compacted.join(", ")} compacted`);
     const s = medianMax(seen);
     printFigures([{
       scenario: `9. power cut + SIGKILL, durability=full (FUSE, unsynced data dropped; sim-rate ${RATE}/s)`,
