@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { dirname, join, relative, resolve } from "node:path";
 import { ROOT } from "./_helpers/process.ts";
+import { sourceFiles } from "./_helpers/source_files.ts";
 
 const LIB = join(ROOT, "lib");
 /** Modules every other layer may use; they import only each other. */
@@ -24,16 +25,6 @@ const GROUND_FLOOR = [
   "clock_sync.ts",
 ];
 const MAX_LINES = 400;
-
-function sourceFiles(dir: string): string[] {
-  const files: string[] = [];
-  for (const entry of Deno.readDirSync(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) files.push(...sourceFiles(path));
-    else if (entry.name.endsWith(".ts")) files.push(path);
-  }
-  return files.sort();
-}
 
 /** The project files `file` imports (static imports and re-exports, type-only ones included). */
 function importsOf(file: string): string[] {

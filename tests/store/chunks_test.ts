@@ -9,6 +9,7 @@ import { compact } from "../../lib/store/chunks.ts";
 import { tempDir, walSize, withDb } from "../_helpers/database.ts";
 import { seededRandom } from "../_helpers/fuzz.ts";
 import { ROOT } from "../_helpers/process.ts";
+import { sourceFiles } from "../_helpers/source_files.ts";
 
 const NOW = Date.UTC(2026, 5, 1);
 const SEED = Number(Deno.env.get("EDGELOG_CHUNKS_SEED") ?? Math.floor(Math.random() * 2 ** 31));
@@ -187,18 +188,10 @@ Deno.test("a step does not take the writer's copy of readings that were deleted 
 Deno.test("every module that updates or inserts hot readings keeps the writer's copy true: it drops it, or it is the writer", () => {
   // An update leaves the ids a step checks unchanged, so the copy must be dropped by hand; an insert
   // outside the writer would break its run of ids (caught), but say so here first.
-  const writers: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of Deno.readDirSync(dir)) {
-      const path = join(dir, e.name);
-      if (e.isDirectory) walk(path);
-      else if (e.name.endsWith(".ts") && /\b(UPDATE|INSERT INTO)\s+readings\b(?!_)/.test(Deno.readTextFileSync(path))) {
-        writers.push(path.slice(ROOT.length));
-      }
-    }
-  };
-  walk(join(ROOT, "lib"));
-  assert.deepEqual(writers.sort(), ["lib/store/clock_log.ts", "lib/store/writer.ts"]);
+  const writers = sourceFiles(join(ROOT, "lib"))
+    .filter((path) => /\b(UPDATE|INSERT INTO)\s+readings\b(?!_)/.test(Deno.readTextFileSync(path)))
+    .map((path) => path.slice(ROOT.length));
+  assert.deepEqual(writers, ["lib/store/clock_log.ts", "lib/store/writer.ts"]);
   assert.match(
     Deno.readTextFileSync(join(ROOT, "lib/store/clock_log.ts")),
     /hotMirror\(conn\)\.drop\(\);\s*\n\s*const shift = conn\.prepare\("UPDATE readings/,
