@@ -48,8 +48,9 @@ const MIRROR_MAX_ROWS = 262_144;
  * Only the writer's commits (after COMMIT returned) and the steps change it. It is trusted only
  * from a moment the table was seen empty, as long as every reading committed since is in it; a
  * step checks, in its transaction, that the table holds exactly the mirror's ids (its first and
- * last id, and the number of rows its `DELETE` removed, which SQLite counts while it frees the
- * pages), which catches every delete (retention, size cap) and any insert it did not see. Updates
+ * last id, each a lookup at the b-tree's edge, and the number of rows its `DELETE` removed, which
+ * SQLite counts while it frees the pages), which catches every delete (retention, size cap) and
+ * any insert it did not see. Updates
  * do not change those, so the one place that updates hot readings (the clock's re-stamp) drops
  * the mirror first. Whatever it cannot vouch for is read back as before.
  */
@@ -107,19 +108,17 @@ export class HotMirror {
   }
 
   /**
-   * The mirror's readings by sensor when its ids are exactly the first and last of the table and
-   * of `plan`, a step that empties the table; undefined otherwise. Run inside the step's
-   * transaction. The step then checks the number of readings its `DELETE` removed against
-   * {@link rows}: a deletion in the middle of the ids shows there (and the step is rolled back).
+   * The mirror's readings by sensor when `plan` empties the table, its ids are the mirror's and
+   * the table starts at the mirror's first id; undefined otherwise. Run inside the step's
+   * transaction. The step then checks that the table still ends at the last id (as it does for
+   * every whole-table step) and that its `DELETE` removed exactly {@link rows} readings: a deletion
+   * in the middle of the ids shows there, and the step is rolled back.
    */
   covering(conn: Connection, plan: CompactionPlan): Map<number, Column> | undefined {
     if (!this.#trusted || !plan.whole || this.#rows === 0) return undefined;
     if (plan.lo !== this.#lo || plan.hi !== this.#lo + this.#rows - 1) return undefined;
-    // Two statements: SQLite answers a lone min() or max() from the b-tree's edge, both together with a scan.
     const first = conn.prepare("SELECT id FROM readings ORDER BY id LIMIT 1").get() as { id: number } | undefined;
-    const last = conn.prepare("SELECT max(id) AS m FROM readings").get() as { m: number | null };
-    if (first === undefined || Number(first.id) !== plan.lo || Number(last.m) !== plan.hi) return undefined;
-    return this.#bySensor;
+    return first !== undefined && Number(first.id) === plan.lo ? this.#bySensor : undefined;
   }
 
   /** The number of readings the mirror holds. */

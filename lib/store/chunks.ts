@@ -125,7 +125,6 @@ function moveStretch(
   );
   let moved = 0;
   for (const [sensorId, column] of bySensor) {
-    if (column.length === 0) continue;
     column.sort();
     moved += column.length;
     insert.run(sensorId, plan.hi, ...columnsOf(column.ids, column.ts, column.values, column.length));
@@ -139,7 +138,7 @@ function moveStretch(
     if (expectedRows !== undefined && Number(changes) !== expectedRows) throw new CopyMismatch();
     return { moved, emptied: true };
   }
-  if (expectedRows !== undefined) throw new CopyMismatch();
+  if (expectedRows !== undefined) throw new CopyMismatch(); // the table does not end at the copy's last id
   conn.prepare("DELETE FROM readings WHERE id >= ? AND id <= ?").run(plan.lo, plan.hi);
   return { moved, emptied: false };
 }
