@@ -50,9 +50,9 @@ const MIRROR_MAX_ROWS = 262_144;
  * step checks, in its transaction, that the table holds exactly the mirror's ids (its first and
  * last id, each a lookup at the b-tree's edge, and the number of rows its `DELETE` removed, which
  * SQLite counts while it frees the pages), which catches every delete (retention, size cap) and
- * any insert it did not see. Updates
- * do not change those, so the one place that updates hot readings (the clock's re-stamp) drops
- * the mirror first. Whatever it cannot vouch for is read back as before.
+ * any insert it did not see. Updates do not change those, so the one place that updates hot
+ * readings (the clock's re-stamp) drops the mirror first. Whatever it cannot vouch for is read
+ * back as before.
  */
 export class HotMirror {
   #trusted = false;
