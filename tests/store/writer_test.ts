@@ -234,12 +234,32 @@ Deno.test("appendBatch stores any slice exactly, in order, whatever mix of state
   const rows = withDb(
     path,
     (db) =>
-      db.prepare("SELECT s.name, r.ts, r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id")
-        .all() as { name: string; ts: number; value: number }[],
+      db.prepare(
+        "SELECT r.id, s.name, r.ts, r.value FROM readings r JOIN sensors s ON s.id = r.sensor_id ORDER BY r.id",
+      )
+        .all() as { id: number; name: string; ts: number; value: number }[],
   );
   assert.equal(rows.length, at);
   assert.deepEqual(rows.map((r) => [r.name, r.ts, r.value]), all.slice(0, at).map((r) => [r.sensor, r.ts, r.value]));
+  assert.deepEqual(rows.map((r) => r.id), Array.from({ length: at }, (_, i) => i + 1), "ids 1..n, without a gap");
   assert.equal(integrityCheck(path), "ok");
+});
+
+Deno.test("a group SQLite would number away from the writer's next id is rolled back, not stored under other ids", async () => {
+  await using dir = await tempDir();
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  store.append(readings(10));
+  // Something outside the writer put a reading ahead of its ids (no edgelog module does this).
+  const side = new DatabaseSync(path);
+  side.exec("INSERT INTO readings(id, sensor_id, ts, value) VALUES (100, 1, 0, 0)");
+  assert.throws(() => store.append(readings(50)), /numbered up to 149, not 11\.\.60/);
+  side.exec("DELETE FROM readings WHERE id = 100");
+  side.close();
+  store.append(readings(50)); // the same ids again, now that SQLite numbers them as the writer does
+  store.close();
+  const ids = withDb(path, (db) => db.prepare("SELECT id FROM readings ORDER BY id").all().map((r) => Number(r.id)));
+  assert.deepEqual(ids, Array.from({ length: 60 }, (_, i) => i + 1));
 });
 
 Deno.test("a hot rollback journal left by a kill during creation is rolled back, not refused", async () => {
