@@ -99,7 +99,7 @@ export class Store {
   /**
    * The id the next reading gets. Ids are given by the writer, not by SQLite's max(rowid)+1:
    * compaction empties the hot table, and an id must never be given twice (forwarders and exports
-   * page by it).
+   * page by it). A group's first row names it; SQLite's numbering of the rest follows from it.
    */
   #nextId: number;
   #closed = false;
