@@ -53,18 +53,14 @@ export interface StoreOptions {
 }
 
 /**
- * Rows per multi-row INSERT statement, largest first: a group of readings goes in as few native
- * calls as these sizes allow (5000 = 4096 + 3x256 + 2x64 + 2x4). Fewer native calls is faster
- * and leaves less garbage (figures in docs/BENCHMARKS.md). The hot statements (INSERT, BEGIN,
- * COMMIT) run with `get()`, not `run()`: in Deno's node:sqlite `run()` builds a
+ * Rows per multi-row INSERT statement, largest first: a group goes in as few native calls as these
+ * sizes allow (5000 = its first row, then 4096 + 3x256 + 2x64 + 4 + 3x1). Fewer native calls is
+ * faster and leaves less garbage (figures in docs/BENCHMARKS.md). The hot statements (INSERT,
+ * BEGIN, COMMIT) run with `get()`, not `run()`: in Deno's node:sqlite `run()` builds a
  * `{changes, lastInsertRowid}` result on every call, garbage that reaches V8's old space, while
- * `get()` of a statement that returns no row allocates nothing. 4096 rows are 12,288
- * parameters (SQLite allows 32,766).
- *
- * Only the first row of a group names its id; SQLite numbers the rest itself (the largest rowid
- * plus one, which is the next id since ids only grow). A row with its id costs SQLite a seek
- * and one more parameter: numbering by SQLite commits about 1.5x as many readings per second
- * (docs/BENCHMARKS.md). The group's last rowid is checked before COMMIT.
+ * `get()` of a statement that returns no row allocates nothing. Only a group's first row names its
+ * id; SQLite numbers the rest (largest rowid + 1, the next id since ids only grow), 1.5x as fast;
+ * the last rowid is checked before COMMIT. 4096 rows are 12,288 parameters (SQLite allows 32,766).
  */
 const ROWS_PER_INSERT = [4096, 1024, 256, 64, 16, 4, 1] as const;
 
@@ -241,9 +237,7 @@ export class Store {
         }
       }
       const last = Number((this.#lastRowid.get() as { id: number | bigint }).id);
-      if (last !== id - 1) {
-        throw new Error(`readings were numbered up to ${last}, not ${this.#nextId}..${id - 1}: rolled back`);
-      }
+      if (last !== id - 1) throw new Error(`readings numbered up to ${last}, not ${this.#nextId}..${id - 1}`);
       if (batch.everProvisional) this.clock.record(batch, from, to, this.#nextId);
     }, () => {
       // The sensors created in the rolled-back transaction do not exist.
@@ -313,17 +307,14 @@ export class Store {
    */
   checkpointTruncate(maxWaitMs?: number): CheckpointResult {
     const passive = this.checkpoint("PASSIVE");
-    if (maxWaitMs === undefined) {
-      const truncate = this.checkpoint("TRUNCATE");
-      return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
-    }
     // TRUNCATE waits for readers through the busy handler; bound that wait by the caller's budget.
-    this.#conn.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(maxWaitMs))}`);
+    const bounded = maxWaitMs !== undefined;
+    if (bounded) this.#conn.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(maxWaitMs))}`);
     try {
       const truncate = this.checkpoint("TRUNCATE");
       return { ...truncate, log: passive.log, checkpointed: passive.checkpointed };
     } finally {
-      this.#conn.db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+      if (bounded) this.#conn.db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
     }
   }
 
