@@ -20,9 +20,16 @@ const spareColumns: Column[] = [];
 const SPARE_COLUMNS = 1024;
 
 /** Columns for a step's (or the mirror's) sensor: a spare one, emptied, or a new one. */
-export function takeColumn(): Column {
+function takeColumn(): Column {
   const column = spareColumns.pop() ?? new Column();
   column.length = 0;
+  return column;
+}
+
+/** The column of sensor `s` in `bySensor`, taken (see {@link takeColumn}) and added if it has none. */
+export function columnIn(bySensor: Map<number, Column>, s: number): Column {
+  let column = bySensor.get(s);
+  if (column === undefined) bySensor.set(s, column = takeColumn());
   return column;
 }
 
@@ -96,13 +103,7 @@ export class HotMirror {
     if (firstId !== this.#lo + this.#rows || this.#rows + n > MIRROR_MAX_ROWS) return this.drop();
     const { sensor, ts, value } = batch;
     for (let i = from, id = firstId; i < to; i++, id++) {
-      const s = sensorIds[sensor[i]]!;
-      let column = this.#bySensor.get(s);
-      if (column === undefined) {
-        column = takeColumn();
-        this.#bySensor.set(s, column);
-      }
-      column.push(id, ts[i] + 0, value[i] + 0);
+      columnIn(this.#bySensor, sensorIds[sensor[i]]!).push(id, ts[i] + 0, value[i] + 0);
     }
     this.#rows += n;
   }

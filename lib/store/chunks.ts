@@ -18,7 +18,7 @@ import type { StatementSync } from "node:sqlite";
 import type { Connection } from "./_connection.ts";
 import type { CompactionPlan } from "./_compaction_plan.ts";
 import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
-import { type Column, hotMirror, releaseColumns, takeColumn } from "./_hot_mirror.ts";
+import { type Column, columnIn, hotMirror, releaseColumns } from "./_hot_mirror.ts";
 
 /** One reading of the log: `[id, sensorId, ts, value]`. */
 export type LogRow = [id: number, sensorId: number, ts: number, value: number];
@@ -97,12 +97,7 @@ function readStretch(conn: Connection, plan: CompactionPlan, bySensor: Map<numbe
     const rows = select.all(from, Math.min(plan.hi, from + READ_SLICE - 1)) as unknown as LogRow[];
     for (let i = 0; i < rows.length; i++) {
       const [id, s, t, v] = rows[i];
-      let column = bySensor.get(s);
-      if (column === undefined) {
-        column = takeColumn();
-        bySensor.set(s, column);
-      }
-      column.push(id, t, v);
+      columnIn(bySensor, s).push(id, t, v);
     }
   }
   return bySensor;
