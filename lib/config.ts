@@ -222,7 +222,7 @@ const RUN_FIELDS: readonly Field[] = [
     parse: duration("s", 100, 24 * HOUR_MS),
     arg: "SECONDS",
     default: `${CHECKPOINT_INTERVAL_FULL_MS / 1000} (${CHECKPOINT_INTERVAL_NORMAL_MS / 1000} with --durability normal)`,
-    help: "seconds between PASSIVE WAL checkpoints (besides one after 4 MiB of WAL); longer writes less flash",
+    help: "seconds between PASSIVE WAL checkpoints (besides one after 4-16 MiB of WAL); longer writes less flash",
   },
   {
     key: "shutdownTimeoutMs",

@@ -8,6 +8,7 @@
 import type { Connection } from "./_connection.ts";
 import { planCompaction } from "./_compaction_plan.ts";
 import { compact, minReadingId, rewriteChunk } from "./chunks.ts";
+import { autoCheckpointBytes } from "./schema.ts";
 
 /** How many of each sensor's oldest chunks an expiry step looks at for readings partly expired. */
 const STRADDLING_CHUNKS = 4;
@@ -16,8 +17,24 @@ const STRADDLING_CHUNKS = 4;
 export class RetentionSql {
   readonly #conn: Connection;
 
+  /** The page size, and the `wal_autocheckpoint` last set ({@link sizeWalFor}). */
+  #pageSize: number | undefined;
+  #autoCheckpointPages: number | undefined;
+
   constructor(conn: Connection) {
     this.#conn = conn;
+  }
+
+  /**
+   * Sets the WAL pages between automatic checkpoints for compaction steps of `stepReadings`
+   * ({@link autoCheckpointBytes}); a statement only when the figure changes.
+   */
+  sizeWalFor(stepReadings: number): void {
+    this.#pageSize ??= Number(this.#conn.pragma("page_size"));
+    const pages = Math.ceil(autoCheckpointBytes(stepReadings) / this.#pageSize);
+    if (pages === this.#autoCheckpointPages) return;
+    this.#conn.db.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+    this.#autoCheckpointPages = pages;
   }
 
   /** How many pages the database file has and how many are in use. */

@@ -182,6 +182,8 @@ export class Retention {
     // enough to be worth its header and its index entry (figures in docs/STORAGE.md).
     const minRows = o.compactMinRows ??
       Math.max(MIN_STEP_READINGS, Math.min(MAX_WAITING_STEP, READINGS_PER_CHUNK * store.activeSensorCount()));
+    // The WAL holds a few refills of a hot table that size, whose pages a checkpoint then copies once.
+    store.sizeWalFor(minRows);
     const maxRows = Math.max(o.compactMaxRows, minRows);
     const n = store.compact({
       cutoffTs: now - o.compactAfterMs,

@@ -142,12 +142,31 @@ export function identify(db: DatabaseSync, path: string): Identity {
 export const NEW_DATABASE_PAGE_SIZE = 1024;
 
 /**
- * WAL bytes between automatic checkpoints: SQLite's default of 1,000 pages, as bytes of 4 KiB
- * pages, whatever the page size. A checkpoint copies each page once however often the WAL holds
- * it, so a hot table refilled several times within one interval is copied once (docs/STORAGE.md
- * has the breakdown); 1,000 pages of 1 KiB copied every hot page of a large step.
+ * WAL bytes between automatic checkpoints, at least: SQLite's default of 1,000 pages, as bytes of
+ * 4 KiB pages, whatever the page size. A checkpoint copies each page once however often the WAL
+ * holds it, so a hot table refilled several times within one interval is copied once
+ * (docs/STORAGE.md has the breakdown); 1,000 pages of 1 KiB copied every hot page of a large step.
  */
 export const AUTO_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** The most WAL bytes between automatic checkpoints (a step's worth can ask for more). */
+export const MAX_AUTO_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** Bytes of WAL the commits write per hot reading: 29.5–31.8 measured with 1 KiB pages. */
+const HOT_WAL_BYTES_PER_READING = 32;
+/** Refills of the hot table one checkpoint interval holds at least. */
+const STEPS_PER_CHECKPOINT = 4;
+
+/**
+ * WAL bytes between automatic checkpoints when compaction steps move `stepReadings` at a time:
+ * enough for {@link STEPS_PER_CHECKPOINT} refills of the hot table, so that its pages are reused
+ * within one interval and copied once, as few sensors' small steps are (many sensors wait for
+ * bigger steps: 131,072 readings need 16 MiB). Between {@link AUTO_CHECKPOINT_BYTES} and
+ * {@link MAX_AUTO_CHECKPOINT_BYTES}: a larger WAL is longer to replay after a crash and to copy at
+ * a stop.
+ */
+export function autoCheckpointBytes(stepReadings: number): number {
+  const bytes = STEPS_PER_CHECKPOINT * stepReadings * HOT_WAL_BYTES_PER_READING;
+  return Math.min(MAX_AUTO_CHECKPOINT_BYTES, Math.max(AUTO_CHECKPOINT_BYTES, bytes));
+}
 
 /** Sets the writer's pragmas: WAL, the durability's `synchronous`, checkpoint and journal limits. */
 export function configureWriter(db: DatabaseSync, path: string, durability: Durability): void {

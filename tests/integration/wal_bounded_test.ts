@@ -13,9 +13,11 @@ import { spawnLogger, waitFor } from "../_helpers/process.ts";
 const RATE = 100_000; // readings per second offered: unbounded, the WAL would grow by ~4 MB a second
 const CHECKPOINT_INTERVAL_S = 1;
 /**
- * edgelog's auto-checkpoint starts after 4 MiB of WAL (`AUTO_CHECKPOINT_BYTES`, whatever the page
- * size); the WAL also holds the commit group that crossed it (at most `batch-size` readings) and
- * frames a reader's snapshot keeps from being overwritten. 8 MiB is twice the auto-checkpoint size.
+ * edgelog's auto-checkpoint starts after 4 MiB of WAL with the simulated source's 3 sensors
+ * (`AUTO_CHECKPOINT_BYTES`, whatever the page size; up to 16 MiB with hundreds of sensors, whose
+ * compaction steps are larger); the WAL also holds the commit group that crossed it (at most
+ * `batch-size` readings) and frames a reader's snapshot keeps from being overwritten. 8 MiB is
+ * twice the auto-checkpoint size.
  */
 const WAL_BOUND_BYTES = 8 * 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Reader, type Retention, Store } from "../../lib/store/mod.ts";
-import { seedReadings, tempDir, withDb } from "../_helpers/database.ts";
+import { createSchema2Database, seedReadings, tempDir, withDb } from "../_helpers/database.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
@@ -202,5 +202,46 @@ Deno.test("retention reports the forwarders whose unsent readings it deleted, an
     assert.deepEqual(reported, [["behind"]]);
   } finally {
     store.close();
+  }
+});
+
+Deno.test("the WAL between automatic checkpoints holds four refills of the hot table a step waits for, 4-16 MiB", async () => {
+  await using dir = await tempDir();
+  const readings = (sensors: number, ts: number) =>
+    Array.from({ length: sensors }, (_, i) => ({ sensor: `s-${i}`, ts, value: i }));
+  const walPages = (store: Store) => Number(store.pragma("wal_autocheckpoint"));
+  const path = join(dir.path, "e.db");
+  const store = Store.open(path, { durability: "full" });
+  try {
+    const options = { downsampleBucketMs: 60_000, compactAfterMs: DAY, compactEarly: true, now: () => NOW };
+    // Before the first step every sensor counts: steps of 512 readings a sensor, at least 8,192,
+    // at most 131,072, and 32 bytes of WAL a hot reading (1 KiB pages here).
+    for (const [sensors, pages] of [[3, 4096], [100, 6400], [500, 16384], [2000, 16384]] as const) {
+      store.append(readings(sensors, NOW - 1000));
+      assert.equal(store.retention(options).step(), "idle");
+      assert.equal(walPages(store), pages, `${sensors} sensors`);
+    }
+    // Every sensor moves in one step; then a step of 3 sensors' readings makes the next steps small again.
+    const force = store.retention({ ...options, compactAfterMs: 0, compactMinRows: 1, now: () => NOW + DAY });
+    while (force.step() === "compacted");
+    assert.equal(store.retention(options).step(), "idle");
+    assert.equal(walPages(store), 16384, "2000 sensors in the last step");
+    store.append(readings(3, NOW));
+    while (force.step() === "compacted");
+    assert.equal(store.retention(options).step(), "idle");
+    assert.equal(walPages(store), 4096, "3 sensors in the last step");
+  } finally {
+    store.close();
+  }
+  // The same bytes in pages of 4 KiB (a database edgelog 0.1 made).
+  const old = join(dir.path, "old.db");
+  createSchema2Database(old, 10);
+  const upgraded = Store.open(old, { durability: "full" });
+  try {
+    upgraded.append(readings(500, NOW - 1000));
+    upgraded.retention({ downsampleBucketMs: 60_000, compactEarly: true, now: () => NOW }).step();
+    assert.equal(walPages(upgraded), 4096);
+  } finally {
+    upgraded.close();
   }
 });
